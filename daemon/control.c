@@ -1,0 +1,433 @@
+/*
+ * control.c - control connections: reading request lines, writing answers,
+ * and backpressure.
+ *
+ * A connection lives on one worker. Answers are appended to its output
+ * buffer and written once per loop turn (ev_prepare), so a burst of
+ * pipelined requests is answered with few writes. When more than
+ * out_high bytes of answers wait for a client that does not read them, netd
+ * stops reading that client's requests until the backlog falls under out_low.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netd.h"
+#include "rpc.h"
+
+struct batch {
+    struct batch *next;
+    uint64_t id;
+    size_t n, remaining;
+    char **slots;
+};
+
+struct adopt_msg {
+    struct msg hdr;
+    int fd;
+    uint64_t id;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+};
+
+struct gone_msg {
+    struct msg hdr;
+    uint64_t conn_id;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+
+static void on_conn_gone(struct worker *w, struct msg *m)
+{
+    handles_conn_gone(w, ((struct gone_msg *)m)->conn_id);
+    free(m);
+}
+
+/* Every worker may hold handles of this connection, or requests it is
+ * waiting on: tell them all. */
+static void broadcast_gone(struct conn *c)
+{
+    for (int i = 0; i < netd_nworkers; i++) {
+        if (i == c->w->index) {
+            handles_conn_gone(c->w, c->id);
+            continue;
+        }
+        struct gone_msg *m = calloc(1, sizeof *m);
+        if (!m)
+            continue;
+        m->hdr.fn = on_conn_gone;
+        m->conn_id = c->id;
+        worker_post(i, &m->hdr);
+    }
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->in_dirty)
+        return;
+    c->in_dirty = true;
+    c->next_dirty = c->w->dirty;
+    c->w->dirty = c;
+}
+
+void control_send(struct conn *c, char *line)
+{
+    if (c->closing || !line) {
+        free(line);
+        return;
+    }
+    size_t n = strlen(line);
+    if (buf_reserve(&c->out, n + 1) < 0) {
+        netd_log(LOG_ERR, "conn %llu: out of memory for an answer; closing",
+                 (unsigned long long)c->id);
+        free(line);
+        conn_close(c);
+        return;
+    }
+    buf_append(&c->out, line, n);
+    buf_append(&c->out, "\n", 1);
+    free(line);
+    mark_dirty(c);
+}
+
+/* Writes what the kernel takes. Returns -1 when the connection is gone. */
+static int conn_write(struct conn *c)
+{
+    while (buf_used(&c->out) > 0) {
+        ssize_t n = send(c->fd, c->out.data + c->out.off, buf_used(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(c->w->loop, &c->wio);
+            return 0;
+        }
+        netd_log(LOG_DEBUG, "conn %llu: write: %s", (unsigned long long)c->id, strerror(errno));
+        conn_close(c);
+        return -1;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(c->w->loop, &c->wio);
+    if (c->out.cap > (1u << 20)) {
+        buf_free(&c->out); /* give back the memory a burst took */
+    }
+    return 0;
+}
+
+/* After writing: resume a paused reader, or end a connection whose client
+ * has finished sending and has every answer. */
+static void conn_after_write(struct conn *c)
+{
+    if (c->paused && buf_used(&c->out) <= netd_cfg.out_low) {
+        c->paused = false;
+        conn_process(c);
+        if (!c->closing && !c->paused && !c->read_eof)
+            ev_io_start(c->w->loop, &c->rio);
+    }
+    if (!c->closing && c->read_eof && c->inflight == 0 && buf_used(&c->out) == 0)
+        conn_close(c);
+}
+
+void control_flush_dirty(struct worker *w)
+{
+    while (w->dirty) {
+        struct conn *c = w->dirty;
+        w->dirty = c->next_dirty;
+        c->in_dirty = false;
+        if (c->closing)
+            continue;
+        if (conn_write(c) == 0)
+            conn_after_write(c);
+    }
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    if (conn_write(c) == 0)
+        conn_after_write(c);
+}
+
+static void send_error(struct conn *c, enum netd_err kind, const char *msg)
+{
+    control_send(c, netd_rpc_error(NULL, kind, msg, NULL));
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static struct batch *batch_find(struct conn *c, uint64_t id, struct batch ***link)
+{
+    struct batch **p = &c->batches;
+    for (; *p; p = &(*p)->next)
+        if ((*p)->id == id) {
+            if (link)
+                *link = p;
+            return *p;
+        }
+    return NULL;
+}
+
+/* A batch is answered with one array once all its requests are answered;
+ * notifications leave no element, and a batch of notifications no answer. */
+static void batch_finish(struct conn *c, struct batch *b, struct batch **link)
+{
+    *link = b->next;
+    struct buf out = {0};
+    buf_append(&out, "[", 1);
+    bool first = true;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->slots[i])
+            continue;
+        if (!first)
+            buf_append(&out, ",", 1);
+        buf_append(&out, b->slots[i], strlen(b->slots[i]));
+        first = false;
+        free(b->slots[i]);
+    }
+    buf_append(&out, "]", 2); /* the NUL too */
+    if (!first)
+        control_send(c, (char *)out.data);
+    else
+        buf_free(&out);
+    free(b->slots);
+    free(b);
+}
+
+void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot,
+                          char *line)
+{
+    struct conn *c = idmap_get(&w->conns, conn_id);
+    if (!c || c->closing) {
+        free(line);
+        return;
+    }
+    c->inflight--;
+    if (batch_id) {
+        struct batch **link;
+        struct batch *b = batch_find(c, batch_id, &link);
+        if (!b) {
+            free(line);
+            return;
+        }
+        b->slots[slot] = line;
+        if (--b->remaining == 0)
+            batch_finish(c, b, link);
+    } else {
+        control_send(c, line);
+    }
+    mark_dirty(c); /* also re-checks the end of a half-closed client */
+}
+
+static void conn_batch(struct conn *c, json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0) {
+        send_error(c, NETD_E_INVALID_REQUEST, "empty batch");
+        return;
+    }
+    struct batch *b = calloc(1, sizeof *b);
+    b->slots = calloc(n, sizeof *b->slots);
+    b->id = ++c->next_batch;
+    b->n = n;
+    b->remaining = n + 1; /* held open until every element is dispatched */
+    b->next = c->batches;
+    c->batches = b;
+    for (size_t i = 0; i < n; i++) {
+        c->inflight++;
+        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i);
+    }
+    json_decref(arr);
+    struct batch **link;
+    if (batch_find(c, b->id, &link) && --b->remaining == 0)
+        batch_finish(c, b, link);
+}
+
+static void conn_line(struct conn *c, char *line, size_t len)
+{
+    if (blank(line, len))
+        return;
+    json_error_t err;
+    json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!msg) {
+        char why[256];
+        snprintf(why, sizeof why, "parse error: %s (column %d)", err.text, err.column);
+        send_error(c, NETD_E_PARSE, why);
+        return;
+    }
+    if (json_is_array(msg)) {
+        conn_batch(c, msg);
+        return;
+    }
+    c->inflight++;
+    dispatch_request(c, msg, 0, 0);
+}
+
+/* Serves complete lines until none is left or the client must wait for
+ * its answers to drain. */
+static void conn_process(struct conn *c)
+{
+    while (!c->closing && !c->paused) {
+        if (buf_used(&c->out) > netd_cfg.out_high) {
+            c->paused = true;
+            ev_io_stop(c->w->loop, &c->rio);
+            break;
+        }
+        char *line;
+        size_t len;
+        int rc = netd_line_next(&c->lines, &line, &len);
+        if (rc == NETD_LINE_NONE)
+            break;
+        if (rc == NETD_LINE_TOOLONG) {
+            char why[128];
+            snprintf(why, sizeof why, "request line exceeds %zu bytes (netd --max-request)",
+                     netd_cfg.max_request);
+            send_error(c, NETD_E_INVALID_REQUEST, why);
+            continue;
+        }
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+        conn_line(c, line, len);
+    }
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    char chunk[65536];
+    ssize_t n = recv(c->fd, chunk, sizeof chunk, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_close(c);
+        return;
+    }
+    if (n == 0) {
+        /* The client may have only shut down its sending side (socat does):
+         * answer what it asked, then close. */
+        c->read_eof = true;
+        ev_io_stop(loop, &c->rio);
+        mark_dirty(c);
+        return;
+    }
+    if (netd_line_feed(&c->lines, chunk, (size_t)n) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_process(c);
+}
+
+static void on_adopt(struct worker *w, struct msg *m)
+{
+    struct adopt_msg *am = (struct adopt_msg *)m;
+    if (w->stopping) {
+        close(am->fd);
+        free(am);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || idmap_put(&w->conns, am->id, c) < 0) {
+        free(c);
+        close(am->fd);
+        free(am);
+        return;
+    }
+    c->id = am->id;
+    c->w = w;
+    c->fd = am->fd;
+    c->uid = am->uid;
+    c->gid = am->gid;
+    c->pid = am->pid;
+    free(am);
+    netd_line_init(&c->lines, netd_cfg.max_request);
+    ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
+    ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    ev_io_start(w->loop, &c->rio);
+    stat_add(&w->stats.connections, 1);
+    netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
+             (int)c->pid);
+}
+
+void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid)
+{
+    struct adopt_msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        close(fd);
+        return;
+    }
+    m->hdr.fn = on_adopt;
+    m->fd = fd;
+    m->id = id;
+    m->uid = uid;
+    m->gid = gid;
+    m->pid = pid;
+    worker_post(worker_index, &m->hdr);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    ev_io_stop(c->w->loop, &c->rio);
+    ev_io_stop(c->w->loop, &c->wio);
+    close(c->fd);
+    c->fd = -1;
+    idmap_del(&c->w->conns, c->id);
+    stat_add(&c->w->stats.connections, -1);
+    broadcast_gone(c);
+    while (c->batches) {
+        struct batch *b = c->batches;
+        c->batches = b->next;
+        for (size_t i = 0; i < b->n; i++)
+            free(b->slots[i]);
+        free(b->slots);
+        free(b);
+    }
+    /* Freed in control_reap, after the callback that closed it returns. */
+    c->next_grave = c->w->conn_graveyard;
+    c->w->conn_graveyard = c;
+    netd_log(LOG_DEBUG, "conn %llu: closed", (unsigned long long)c->id);
+}
+
+void control_reap(struct worker *w)
+{
+    /* A closed connection may still sit on the dirty list. */
+    struct conn **p = &w->dirty;
+    while (*p) {
+        if ((*p)->closing)
+            *p = (*p)->next_dirty;
+        else
+            p = &(*p)->next_dirty;
+    }
+    while (w->conn_graveyard) {
+        struct conn *c = w->conn_graveyard;
+        w->conn_graveyard = c->next_grave;
+        netd_line_free(&c->lines);
+        buf_free(&c->out);
+        free(c);
+    }
+}
+
+void control_close_all(struct worker *w)
+{
+    size_t pos = 0;
+    struct conn *c;
+    while ((c = idmap_next(&w->conns, &pos)))
+        conn_close(c);
+}

@@ -1,0 +1,207 @@
+/*
+ * dispatch.c - the request path: from one parsed JSON-RPC message to the
+ * worker that runs it, and the answer back to the connection.
+ *
+ * A request about a handle runs on the worker that owns the handle (the
+ * worker is named inside the handle's id, so routing needs no shared
+ * table); a request that creates a socket runs on a worker picked round
+ * robin; the rest run where the connection lives. Answers are serialised on
+ * the worker that produced them and travel back as text.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "netd.h"
+#include "rpc.h"
+
+enum route { R_LOCAL, R_HANDLE, R_NEW };
+
+static const struct {
+    void (*fn)(struct worker *w, struct req *r);
+    enum route route;
+} routes[NETD_M__COUNT] = {
+    [NETD_M_PING] = {m_ping, R_LOCAL},
+    [NETD_M_DISCOVER] = {m_discover, R_LOCAL},
+    [NETD_M_ADDRESS] = {m_address, R_NEW},
+    [NETD_M_ADDRESS_UNPACK] = {m_address_unpack, R_HANDLE},
+    [NETD_M_CONNECT] = {m_connect, R_NEW},
+    [NETD_M_LISTEN] = {m_listen, R_NEW},
+    [NETD_M_ACCEPT] = {m_accept, R_HANDLE},
+    [NETD_M_READ] = {m_read, R_HANDLE},
+    [NETD_M_CHUNK] = {m_read, R_HANDLE},
+    [NETD_M_WRITE] = {m_write, R_HANDLE},
+    [NETD_M_PENDING] = {m_pending, R_HANDLE},
+    [NETD_M_FLUSH] = {m_flush, R_HANDLE},
+    [NETD_M_SHUTDOWN] = {m_shutdown, R_HANDLE},
+    [NETD_M_CLOSE] = {m_close, R_HANDLE},
+    [NETD_M_CANCEL] = {m_cancel, R_HANDLE},
+    [NETD_M_LOCALNAME] = {m_localname, R_HANDLE},
+    [NETD_M_PEERNAME] = {m_peername, R_HANDLE},
+    [NETD_M_STATUS] = {m_status, R_HANDLE},
+    [NETD_M_WAIT] = {m_wait, R_HANDLE},
+    [NETD_M_KEEP] = {m_keep, R_HANDLE},
+    [NETD_M_HANDLES] = {m_handles, R_LOCAL},
+    [NETD_M_STATS] = {m_stats, R_LOCAL},
+};
+
+/** 1 if every method of the protocol table has a handler (tests use it). */
+int dispatch_complete(void);
+int dispatch_complete(void)
+{
+    for (int i = 0; i < NETD_M__COUNT; i++)
+        if (!routes[i].fn)
+            return 0;
+    return 1;
+}
+
+struct req_msg {
+    struct msg hdr;
+    struct req *r;
+};
+
+struct reply_msg {
+    struct msg hdr;
+    uint64_t conn_id, batch_id;
+    size_t slot;
+    char *line;
+};
+
+static void on_req(struct worker *w, struct msg *m)
+{
+    struct req *r = ((struct req_msg *)m)->r;
+    free(m);
+    request_run(w, r);
+}
+
+static void on_reply(struct worker *w, struct msg *m)
+{
+    struct reply_msg *rm = (struct reply_msg *)m;
+    dispatch_reply_local(w, rm->conn_id, rm->batch_id, rm->slot, rm->line);
+    free(rm);
+}
+
+/* Sends an answer line (NULL for a notification) to the connection of @r. */
+void dispatch_reply(struct req *r, char *line);
+void dispatch_reply(struct req *r, char *line)
+{
+    struct worker *self = worker_self();
+    if (self && self->index == r->conn_worker) {
+        dispatch_reply_local(self, r->conn_id, r->batch_id, r->batch_slot, line);
+        return;
+    }
+    struct reply_msg *m = malloc(sizeof *m);
+    if (!m) {
+        free(line);
+        return;
+    }
+    m->hdr.fn = on_reply;
+    m->conn_id = r->conn_id;
+    m->batch_id = r->batch_id;
+    m->slot = r->batch_slot;
+    m->line = line;
+    worker_post(r->conn_worker, &m->hdr);
+}
+
+void request_run(struct worker *w, struct req *r)
+{
+    if (w->stopping) {
+        req_fail(r, NETD_E_ABORTED, NULL, "netd is shutting down");
+        return;
+    }
+    stat_add(&w->stats.requests, 1);
+    routes[r->m->id].fn(w, r);
+}
+
+/* Answers a request that never reached a handler. */
+static void early_error(struct conn *c, json_t *id, bool notification, uint64_t batch_id,
+                        size_t slot, enum netd_err kind, json_t *data, const char *why)
+{
+    char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
+    if (notification)
+        json_decref(data);
+    dispatch_reply_local(c->w, c->id, batch_id, slot, line);
+}
+
+static int route_target(struct conn *c, struct req *r)
+{
+    const char *key = NULL;
+    switch (routes[r->m->id].route) {
+    case R_LOCAL:
+        return c->w->index;
+    case R_HANDLE:
+        key = json_string_value(json_object_get(r->params, "handle"));
+        break;
+    case R_NEW:
+        key = json_string_value(json_object_get(r->params, "address"));
+        if (!key)
+            return worker_pick();
+        break;
+    }
+    int wi;
+    uint64_t seq;
+    if (!key || handle_parse(key, &wi, &seq) < 0 || wi >= netd_nworkers)
+        return -1;
+    return wi;
+}
+
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot)
+{
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
+    if (kind != NETD_OK) {
+        early_error(c, rq.id, false, batch_id, slot, kind, NULL, why);
+        json_decref(msg);
+        return;
+    }
+    bool notification = rq.id == NULL;
+    const struct netd_method *m = netd_method_find(rq.method);
+    char buf[256];
+    if (!m) {
+        snprintf(buf, sizeof buf, "method not found: %.200s", rq.method);
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf);
+        json_decref(msg);
+        return;
+    }
+    if (netd_params_check(m, rq.params, buf, sizeof buf) != NETD_OK) {
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf);
+        json_decref(msg);
+        return;
+    }
+    if (c->inflight > netd_cfg.max_inflight) {
+        snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
+                 netd_cfg.max_inflight);
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_inflight"), buf);
+        json_decref(msg);
+        return;
+    }
+
+    /* The request gets its own copy of id and params: once it is posted to
+     * another worker, nothing on this thread may touch what it holds. */
+    struct req *r = calloc(1, sizeof *r);
+    r->conn_id = c->id;
+    r->conn_worker = c->w->index;
+    r->batch_id = batch_id;
+    r->batch_slot = slot;
+    r->id = notification ? NULL : json_deep_copy(rq.id);
+    r->m = m;
+    r->params = rq.params ? json_deep_copy(rq.params) : json_object();
+    r->uid = c->uid;
+    r->gid = c->gid;
+    json_decref(msg);
+
+    int target = route_target(c, r);
+    if (target < 0) {
+        req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL, "unknown handle");
+        return;
+    }
+    if (target == c->w->index) {
+        request_run(c->w, r);
+        return;
+    }
+    struct req_msg *rm = malloc(sizeof *rm);
+    rm->hdr.fn = on_req;
+    rm->r = r;
+    worker_post(target, &rm->hdr);
+}

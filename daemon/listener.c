@@ -1,0 +1,213 @@
+/*
+ * listener.c - `listen` and `accept`.
+ *
+ * The listening socket is watched only while an accept waits. When the
+ * process is out of descriptors (EMFILE/ENFILE) the watcher is stopped and
+ * retried after a pause instead of spinning on a socket that stays readable.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "netd.h"
+
+#define ACCEPT_RETRY_SECONDS 0.1
+
+void listener_update(struct handle *h)
+{
+    bool want = (h->acceptors.count > 0 || h->waiters.count > 0) && !ev_is_active(&h->retry);
+    if (want && !ev_is_active(&h->rio))
+        ev_io_start(h->w->loop, &h->rio);
+    else if (!want && ev_is_active(&h->rio))
+        ev_io_stop(h->w->loop, &h->rio);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    listener_update(t->data);
+}
+
+/* Hands one accepted descriptor to the request at the head of the queue. */
+static void give(struct handle *l, int fd)
+{
+    struct req *r = l->acceptors.head;
+    req_unpark(r);
+    struct handle *h = handle_new(l->w, r, HK_STREAM);
+    if (!h) {
+        close(fd);
+        return;
+    }
+    stream_start(h, fd);
+    h->hostname = strdup(l->name);
+    req_ok(r, json_pack("{s:s}", "handle", h->name));
+}
+
+static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct handle *l = io->data;
+    while (l->acceptors.count > 0) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            give(l, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            netd_log(LOG_WARN, "%s: accept: %s; pausing accepts for %.1fs", l->name,
+                     strerror(errno), ACCEPT_RETRY_SECONDS);
+            ev_timer_set(&l->retry, ACCEPT_RETRY_SECONDS, 0.);
+            ev_timer_start(loop, &l->retry);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            netd_log(LOG_WARN, "%s: accept: %s", l->name, strerror(errno));
+        }
+        break;
+    }
+    handle_check_waiters(l);
+    listener_update(l);
+}
+
+static int listen_one(struct handle *h, struct req *r, size_t i)
+{
+    struct sockaddr *sa = (struct sockaddr *)&h->al.addrs[i];
+    int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1;
+    if (sa->sa_family != AF_UNIX) {
+        if (param_bool(r, "reuseaddr", true))
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        if (param_bool(r, "reuseport", false))
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    }
+    json_t *bl = param(r, "backlog");
+    int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
+    if (bind(fd, sa, h->al.lens[i]) < 0 || (h->type == SOCK_STREAM && listen(fd, backlog) < 0)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    if (sa->sa_family == AF_UNIX && un->sun_path[0] != '\0')
+        h->unix_path = strdup(un->sun_path);
+    h->fd = fd;
+    return 0;
+}
+
+static void listen_finish(struct handle *h, struct req *r, int err)
+{
+    if (err) {
+        req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(err)),
+                 "listen on %s: %s", h->hostname ? h->hostname : "?", strerror(err));
+        handle_close(h, "listen failed");
+        return;
+    }
+    h->state = HS_SUCCESS;
+    ev_io_init(&h->rio, on_acceptable, h->fd, EV_READ);
+    h->rio.data = h;
+    ev_init(&h->retry, on_retry);
+    h->retry.data = h;
+    if (h->kind == HK_DATAGRAM)
+        stream_start(h, h->fd);
+    req_ok(r, json_pack("{s:s}", "handle", h->name));
+}
+
+static void listen_resolved(struct handle *h, int gai, struct addrlist *al)
+{
+    struct req *r = h->connectors.head;
+    if (!r) {
+        /* Whoever asked has gone; nobody can learn this handle's name. */
+        handle_close(h, "caller gone");
+        return;
+    }
+    req_unpark(r);
+    if (gai != 0 || al->count == 0) {
+        req_fail(r, NETD_E_RESOLVE,
+                 json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
+                 "cannot resolve %s: %s", h->hostname, gai ? gai_strerror(gai) : "no address");
+        handle_close(h, "resolve failed");
+        return;
+    }
+    h->al = *al;
+    memset(al, 0, sizeof *al);
+    int err = EADDRNOTAVAIL;
+    for (size_t i = 0; i < h->al.count; i++) {
+        int rc = listen_one(h, r, i);
+        if (rc == 0) {
+            err = 0;
+            break;
+        }
+        err = -rc;
+    }
+    listen_finish(h, r, err);
+}
+
+static void listen_timeout(struct req *r)
+{
+    struct handle *h = r->h;
+    req_fail(r, NETD_E_TIMEOUT, NULL, "resolving %s took longer than the timeout", h->hostname);
+    handle_close(h, "timeout");
+}
+
+void m_listen(struct worker *w, struct req *r)
+{
+    const char *path = param_str(r, "path");
+    const char *host = param_str(r, "host");
+    json_t *port = param(r, "port");
+    char service[64];
+    if (!path && !port) {
+        req_fail(r, NETD_E_PARAMS, NULL, "listen needs port (and optionally host), or path");
+        return;
+    }
+    if (port && port_string(port, service, sizeof service) < 0) {
+        req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port' must be 0..65535 or a service name");
+        return;
+    }
+    const char *type = param_str(r, "type");
+    bool dgram = type && strcmp(type, "datagram") == 0;
+    struct handle *h = handle_new(w, r, dgram ? HK_DATAGRAM : HK_LISTENER);
+    if (!h)
+        return;
+    h->type = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    if (path) {
+        h->hostname = strdup(path);
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int rc = sockaddr_unix(path, &ss, &len);
+        if (rc < 0) {
+            handle_close(h, "bad path");
+            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'path': %s", strerror(-rc));
+            return;
+        }
+        int st = h->type;
+        struct addrlist one = {&ss, &len, &st, 1};
+        addrlist_copy(&h->al, &one, 0, 1);
+        rc = listen_one(h, r, 0);
+        listen_finish(h, r, rc < 0 ? -rc : 0);
+        return;
+    }
+    h->hostname = malloc((host ? strlen(host) : 1) + strlen(service) + 2);
+    sprintf(h->hostname, "%s:%s", host ? host : "*", service);
+    h->on_resolved = listen_resolved;
+    req_park(r, h, &h->connectors, WK_CONNECT, listen_timeout);
+    resolve_for(h, host, service, AF_UNSPEC, h->type, true);
+}
+
+static void accept_timeout(struct req *r)
+{
+    struct handle *l = r->h;
+    req_fail(r, NETD_E_TIMEOUT, NULL, "no connection arrived within the timeout");
+    listener_update(l);
+}
+
+void m_accept(struct worker *w, struct req *r)
+{
+    struct handle *l = handle_get_kind(w, r, "handle", 1u << HK_LISTENER);
+    if (!l)
+        return;
+    req_park(r, l, &l->acceptors, WK_ACCEPT, accept_timeout);
+    listener_update(l);
+}

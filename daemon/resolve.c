@@ -1,0 +1,175 @@
+/*
+ * resolve.c - name resolution off the event loops.
+ *
+ * getaddrinfo() blocks, so lookups run on a small pool of resolver threads
+ * fed by a job queue; the result goes back to the handle's worker as a
+ * message and finds the handle by its seq (a handle closed meanwhile just
+ * drops it). Numeric hosts never leave the loop: they are converted inline
+ * with AI_NUMERICHOST, which cannot block.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netd.h"
+
+struct job {
+    struct msg hdr; /* reused as the answer message */
+    struct job *next_job;
+    int worker;
+    uint64_t seq;
+    char *host, *service;
+    struct addrinfo hints;
+    int gai;
+    int sys; /* errno when gai == EAI_SYSTEM */
+    struct addrlist al;
+};
+
+static pthread_mutex_t rlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rcond = PTHREAD_COND_INITIALIZER;
+static struct job *rhead, **rtail = &rhead;
+static bool rstop;
+static pthread_t *rthreads;
+static int nthreads;
+
+static int addrlist_from(struct addrlist *al, const struct addrinfo *res)
+{
+    size_t n = 0;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        n++;
+    memset(al, 0, sizeof *al);
+    if (n == 0)
+        return 0;
+    al->addrs = calloc(n, sizeof *al->addrs);
+    al->lens = calloc(n, sizeof *al->lens);
+    al->socktypes = calloc(n, sizeof *al->socktypes);
+    if (!al->addrs || !al->lens || !al->socktypes) {
+        addrlist_free(al);
+        return -ENOMEM;
+    }
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        memcpy(&al->addrs[al->count], ai->ai_addr, ai->ai_addrlen);
+        al->lens[al->count] = ai->ai_addrlen;
+        al->socktypes[al->count] = ai->ai_socktype;
+        al->count++;
+    }
+    return 0;
+}
+
+static void job_lookup(struct job *j, int extra_flags)
+{
+    struct addrinfo hints = j->hints, *res = NULL;
+    hints.ai_flags |= extra_flags;
+    j->gai = getaddrinfo(j->host, j->service, &hints, &res);
+    j->sys = errno;
+    if (j->gai == 0) {
+        if (addrlist_from(&j->al, res) < 0) {
+            j->gai = EAI_MEMORY;
+        }
+        freeaddrinfo(res);
+    }
+}
+
+static void job_free(struct job *j)
+{
+    free(j->host);
+    free(j->service);
+    addrlist_free(&j->al);
+    free(j);
+}
+
+static void job_deliver(struct worker *w, struct job *j)
+{
+    struct handle *h = idmap_get(&w->handles, j->seq);
+    if (h && h->state != HS_CLOSED && h->on_resolved) {
+        void (*cb)(struct handle *, int, struct addrlist *) = h->on_resolved;
+        h->on_resolved = NULL;
+        if (j->gai == EAI_SYSTEM)
+            errno = j->sys;
+        cb(h, j->gai, &j->al);
+    }
+    job_free(j);
+}
+
+static void on_answer(struct worker *w, struct msg *m)
+{
+    job_deliver(w, (struct job *)m);
+}
+
+static void *resolver_main(void *arg)
+{
+    pthread_mutex_lock(&rlock);
+    for (;;) {
+        while (!rhead && !rstop)
+            pthread_cond_wait(&rcond, &rlock);
+        if (!rhead)
+            break; /* stopping and nothing left */
+        struct job *j = rhead;
+        rhead = j->next_job;
+        if (!rhead)
+            rtail = &rhead;
+        pthread_mutex_unlock(&rlock);
+        job_lookup(j, 0);
+        j->hdr.fn = on_answer;
+        worker_post(j->worker, &j->hdr);
+        pthread_mutex_lock(&rlock);
+    }
+    pthread_mutex_unlock(&rlock);
+    return NULL;
+}
+
+int resolver_start(int n)
+{
+    rthreads = calloc((size_t)n, sizeof *rthreads);
+    if (!rthreads)
+        return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&rthreads[i], NULL, resolver_main, NULL);
+        if (rc)
+            return -rc;
+        nthreads++;
+    }
+    return 0;
+}
+
+void resolver_stop(void)
+{
+    pthread_mutex_lock(&rlock);
+    rstop = true;
+    pthread_cond_broadcast(&rcond);
+    pthread_mutex_unlock(&rlock);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(rthreads[i], NULL);
+    free(rthreads);
+    rthreads = NULL;
+    nthreads = 0;
+}
+
+void resolve_for(struct handle *h, const char *host, const char *service, int family, int socktype,
+                 bool passive)
+{
+    struct job *j = calloc(1, sizeof *j);
+    j->worker = h->w->index;
+    j->seq = h->seq;
+    j->host = host ? strdup(host) : NULL;
+    j->service = service ? strdup(service) : NULL;
+    j->hints.ai_family = family;
+    j->hints.ai_socktype = socktype;
+    j->hints.ai_flags = passive ? AI_PASSIVE : 0;
+
+    /* A numeric host (or none) with a numeric or well-known service
+     * resolves without any network traffic, so it is done right here. */
+    job_lookup(j, AI_NUMERICHOST);
+    if (j->gai != EAI_NONAME || !host) {
+        job_deliver(h->w, j);
+        return;
+    }
+    addrlist_free(&j->al);
+    pthread_mutex_lock(&rlock);
+    *rtail = j;
+    rtail = &j->next_job;
+    j->next_job = NULL;
+    pthread_cond_signal(&rcond);
+    pthread_mutex_unlock(&rlock);
+}

@@ -1,0 +1,201 @@
+/*
+ * worker.c - the worker threads: one libev loop each, and the message queue
+ * that is the only way into a worker from another thread.
+ *
+ * A sender links its message into the queue under the worker's mutex and
+ * wakes the loop with ev_async_send only when the queue goes from empty to
+ * non-empty; the worker takes the whole list at once and works on it with
+ * the lock released (ev_async sends merge, so every wake-up drains all).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netd.h"
+
+struct worker *netd_workers;
+int netd_nworkers;
+static unsigned pick_counter;
+static __thread struct worker *self;
+
+struct worker *worker_self(void)
+{
+    return self;
+}
+
+void stat_add(uint64_t *counter, int64_t delta)
+{
+    __atomic_add_fetch(counter, (uint64_t)delta, __ATOMIC_RELAXED);
+}
+
+uint64_t stat_get(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+int worker_pick(void)
+{
+    return (int)(__atomic_fetch_add(&pick_counter, 1, __ATOMIC_RELAXED) % (unsigned)netd_nworkers);
+}
+
+void worker_post(int index, struct msg *m)
+{
+    struct worker *w = &netd_workers[index];
+    m->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    bool was_empty = w->head == NULL;
+    *w->tail = m;
+    w->tail = &m->next;
+    pthread_mutex_unlock(&w->lock);
+    if (was_empty)
+        ev_async_send(w->loop, &w->wake);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+    struct worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    struct msg *m = w->head;
+    w->head = NULL;
+    w->tail = &w->head;
+    pthread_mutex_unlock(&w->lock);
+    while (m) {
+        struct msg *next = m->next;
+        m->fn(w, m);
+        m = next;
+    }
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    control_flush_dirty(p->data);
+}
+
+static void on_check(struct ev_loop *loop, ev_check *c, int revents)
+{
+    struct worker *w = c->data;
+    handle_reap(w);
+    control_reap(w);
+}
+
+/* Stopping: close every connection and handle, then leave the loop once the
+ * queue is empty. Messages that still arrive are handled normally: answers to
+ * connections that are gone are dropped by id. */
+static void on_stop(struct worker *w, struct msg *m)
+{
+    free(m);
+    w->stopping = true;
+    control_close_all(w);
+    handles_close_all(w);
+    handle_reap(w);
+    control_reap(w);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    self = w;
+    ev_run(w->loop, 0);
+    return NULL;
+}
+
+static int worker_init(struct worker *w, int index)
+{
+    memset(w, 0, sizeof *w);
+    w->index = index;
+    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!w->loop)
+        return -ENOMEM;
+    pthread_mutex_init(&w->lock, NULL);
+    w->tail = &w->head;
+    w->next_seq = 1;
+    ev_async_init(&w->wake, on_wake);
+    w->wake.data = w;
+    ev_async_start(w->loop, &w->wake);
+    ev_prepare_init(&w->flush, on_prepare);
+    w->flush.data = w;
+    ev_prepare_start(w->loop, &w->flush);
+    ev_check_init(&w->reap, on_check);
+    w->reap.data = w;
+    ev_check_start(w->loop, &w->reap);
+    return 0;
+}
+
+int workers_start(int n)
+{
+    netd_workers = calloc((size_t)n, sizeof *netd_workers);
+    if (!netd_workers)
+        return -ENOMEM;
+    netd_nworkers = n;
+    for (int i = 0; i < n; i++) {
+        int rc = worker_init(&netd_workers[i], i);
+        if (rc)
+            return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&netd_workers[i].thread, NULL, worker_main, &netd_workers[i]);
+        if (rc)
+            return -rc;
+    }
+    return 0;
+}
+
+/* Runs on the worker after its loop has ended: messages that arrived after
+ * the stop message (answers from other workers in flight) are freed by
+ * running them; they find no connection and drop their payload. */
+static bool worker_drain(struct worker *w)
+{
+    bool any = false;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        struct msg *m = w->head;
+        w->head = NULL;
+        w->tail = &w->head;
+        pthread_mutex_unlock(&w->lock);
+        if (!m)
+            break;
+        any = true;
+        while (m) {
+            struct msg *next = m->next;
+            m->fn(w, m);
+            m = next;
+        }
+    }
+    return any;
+}
+
+void workers_stop(void)
+{
+    for (int i = 0; i < netd_nworkers; i++) {
+        struct msg *m = calloc(1, sizeof *m);
+        m->fn = on_stop;
+        worker_post(i, m);
+    }
+    for (int i = 0; i < netd_nworkers; i++)
+        pthread_join(netd_workers[i].thread, NULL);
+    /* Every loop has stopped: drain what other workers sent late, with this
+     * thread standing in for each worker in turn. */
+    bool any;
+    do {
+        any = false;
+        for (int i = 0; i < netd_nworkers; i++) {
+            struct worker *w = &netd_workers[i];
+            self = w;
+            any |= worker_drain(w);
+            handle_reap(w);
+            control_reap(w);
+            self = NULL;
+        }
+    } while (any);
+    for (int i = 0; i < netd_nworkers; i++) {
+        struct worker *w = &netd_workers[i];
+        idmap_free(&w->conns);
+        idmap_free(&w->handles);
+        ev_loop_destroy(w->loop);
+        pthread_mutex_destroy(&w->lock);
+    }
+    free(netd_workers);
+    netd_workers = NULL;
+    netd_nworkers = 0;
+}
