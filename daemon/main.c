@@ -320,6 +320,7 @@ int main(int argc, char **argv)
         netd_cfg.workers = ncpus();
     netd_cfg.max_queued = 4 * netd_cfg.max_request;
     signal(SIGPIPE, SIG_IGN);
+    json_object_seed(0); /* before any thread makes a JSON object */
     raise_nofile();
     admin_init();
 
@@ -359,8 +360,10 @@ int main(int argc, char **argv)
         unlink(listen_path);
         free(listen_path);
     }
-    workers_stop();
+    /* Resolvers first: a lookup that finishes posts its answer to a worker,
+     * so the workers must still exist. */
     resolver_stop();
+    workers_stop();
     if (reserve_fd >= 0)
         close(reserve_fd);
     ev_loop_destroy(loop);

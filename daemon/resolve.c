@@ -103,8 +103,8 @@ static void *resolver_main(void *arg)
     for (;;) {
         while (!rhead && !rstop)
             pthread_cond_wait(&rcond, &rlock);
-        if (!rhead)
-            break; /* stopping and nothing left */
+        if (rstop)
+            break; /* lookups not started yet are dropped by resolver_stop */
         struct job *j = rhead;
         rhead = j->next_job;
         if (!rhead)
@@ -141,6 +141,12 @@ void resolver_stop(void)
     pthread_mutex_unlock(&rlock);
     for (int i = 0; i < nthreads; i++)
         pthread_join(rthreads[i], NULL);
+    while (rhead) {
+        struct job *j = rhead;
+        rhead = j->next_job;
+        job_free(j);
+    }
+    rtail = &rhead;
     free(rthreads);
     rthreads = NULL;
     nthreads = 0;

@@ -161,28 +161,34 @@ static void serve_readers(struct handle *h)
         ;
 }
 
+/* Reads what the socket has into rbuf, up to what the head read may take. */
+static void fill(struct handle *h)
+{
+    size_t used = buf_used(&h->rbuf), cap = read_cap(h);
+    if (h->readers.count == 0 || h->eof || h->rerr || used >= cap)
+        return;
+    size_t want = cap - used < READ_CHUNK ? cap - used : READ_CHUNK;
+    if (buf_reserve(&h->rbuf, want) < 0) {
+        h->rerr = ENOMEM;
+        return;
+    }
+    ssize_t n = recv(h->fd, h->rbuf.data + h->rbuf.len, want, MSG_DONTWAIT);
+    if (n > 0) {
+        h->rbuf.len += (size_t)n;
+        h->bytes_in += (uint64_t)n;
+        stat_add(&h->w->stats.bytes_in, n);
+    } else if (n == 0) {
+        h->eof = true;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        h->rerr = errno;
+    }
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
-    size_t used = buf_used(&h->rbuf), cap = read_cap(h);
-    if (h->readers.count > 0 && !h->eof && !h->rerr && used < cap) {
-        size_t want = cap - used < READ_CHUNK ? cap - used : READ_CHUNK;
-        if (buf_reserve(&h->rbuf, want) < 0) {
-            h->rerr = ENOMEM;
-        } else {
-            ssize_t n = recv(h->fd, h->rbuf.data + h->rbuf.len, want, 0);
-            if (n > 0) {
-                h->rbuf.len += (size_t)n;
-                h->bytes_in += (uint64_t)n;
-                stat_add(&h->w->stats.bytes_in, n);
-            } else if (n == 0) {
-                h->eof = true;
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                h->rerr = errno;
-            }
-        }
-        serve_readers(h);
-    }
+    fill(h);
+    serve_readers(h);
     handle_check_waiters(h);
     stream_update(h);
 }
@@ -219,10 +225,14 @@ void m_read(struct worker *w, struct req *r)
         return;
     }
     req_park(r, h, &h->readers, WK_READ, read_timeout);
-    if (h->readers.head == r && !serve_one(h, r) && req_timeout(r) == 0) {
-        req_unpark(r);
-        read_timeout(r);
-        return;
+    if (h->readers.head == r && !serve_one(h, r)) {
+        /* Take what the kernel already has rather than wait a loop turn. */
+        fill(h);
+        if (!serve_one(h, r) && req_timeout(r) == 0) {
+            req_unpark(r);
+            read_timeout(r);
+            return;
+        }
     }
     stream_update(h);
 }
