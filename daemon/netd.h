@@ -283,6 +283,31 @@ struct wseg {
     struct req *req; /* NULL: bytes a partial write accepted */
 };
 
+/*
+ * How a stream moves bytes: plain sockets and TLS (tls.c) offer the same
+ * operations, so read/write/wait code never knows which it drives.
+ */
+struct transport {
+    const char *name;
+    /* > 0: bytes read; 0: orderly end; -EAGAIN: nothing now; else -errno. */
+    ssize_t (*recv)(struct handle *h, void *buf, size_t n);
+    /* >= 0: bytes taken (0: none now); else -errno. */
+    ssize_t (*send)(struct handle *h, const void *buf, size_t n);
+    /* Bytes already inside the transport that a recv would return at once. */
+    size_t (*buffered)(struct handle *h);
+    /* Ends the sending direction (TLS: close_notify first). */
+    int (*shutdown_write)(struct handle *h);
+    /* Frees the transport's state; the socket is closed by the caller. */
+    void (*close)(struct handle *h);
+};
+
+extern const struct transport plain_transport;
+
+/* Set by a transport that needs the other direction to make progress
+ * (TLS: a read that must write, a write that must read). */
+#define TP_WANT_READ 0x1u
+#define TP_WANT_WRITE 0x2u
+
 struct handle {
     uint64_t seq;
     char name[32];
@@ -305,6 +330,9 @@ struct handle {
     json_t *fail_data;
 
     /* streams */
+    const struct transport *tp;
+    void *tls;        /* the transport's state (TLS session) */
+    unsigned tp_want; /* TP_WANT_* */
     struct buf rbuf;
     bool eof; /* the peer ended its side and rbuf holds the rest */
     int rerr; /* read side failed with this errno */

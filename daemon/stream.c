@@ -22,6 +22,43 @@
 
 #define READ_CHUNK 65536
 
+static ssize_t plain_recv(struct handle *h, void *buf, size_t n)
+{
+    ssize_t k = recv(h->fd, buf, n, MSG_DONTWAIT);
+    if (k >= 0)
+        return k;
+    return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+}
+
+static ssize_t plain_send(struct handle *h, const void *buf, size_t n)
+{
+    ssize_t k = send(h->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (k >= 0)
+        return k;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+}
+
+static size_t plain_buffered(struct handle *h)
+{
+    return 0;
+}
+
+static int plain_shutdown_write(struct handle *h)
+{
+    return shutdown(h->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void plain_close(struct handle *h) {}
+
+const struct transport plain_transport = {
+    .name = "plain",
+    .recv = plain_recv,
+    .send = plain_send,
+    .buffered = plain_buffered,
+    .shutdown_write = plain_shutdown_write,
+    .close = plain_close,
+};
+
 static const char *const wait_names[] = {"resolved", "connected", "readable",
                                          "writable", "drained",   "error"};
 
@@ -70,7 +107,7 @@ bool stream_ready(struct handle *h, int wf)
     case WF_READABLE:
         if (h->state == HS_FAILURE)
             return true;
-        return buf_used(&h->rbuf) > 0 || h->eof || h->rerr ||
+        return buf_used(&h->rbuf) > 0 || h->eof || h->rerr || (h->tp && h->tp->buffered(h) > 0) ||
                (poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
     case WF_WRITABLE:
         if (h->state == HS_FAILURE || h->werr)
@@ -104,6 +141,8 @@ void stream_update(struct handle *h)
     bool rd = (h->readers.count > 0 && !h->eof && !h->rerr && buf_used(&h->rbuf) < read_cap(h)) ||
               waiter_wants(h, WF_READABLE) || waiter_wants(h, WF_ERROR);
     bool wr = (h->wq_bytes > 0 && !h->werr) || waiter_wants(h, WF_WRITABLE);
+    rd = rd || (h->tp_want & TP_WANT_READ);
+    wr = wr || (h->tp_want & TP_WANT_WRITE);
     if (rd != ev_is_active(&h->rio))
         (rd ? ev_io_start : ev_io_stop)(h->w->loop, &h->rio);
     if (wr != ev_is_active(&h->wio))
@@ -161,36 +200,53 @@ static void serve_readers(struct handle *h)
         ;
 }
 
-/* Reads what the socket has into rbuf, up to what the head read may take. */
-static void fill(struct handle *h)
+/* Reads what the socket has into rbuf, up to what the head read may take.
+ * Returns true if bytes came. */
+static bool fill(struct handle *h)
 {
     size_t used = buf_used(&h->rbuf), cap = read_cap(h);
     if (h->readers.count == 0 || h->eof || h->rerr || used >= cap)
-        return;
+        return false;
     size_t want = cap - used < READ_CHUNK ? cap - used : READ_CHUNK;
     if (buf_reserve(&h->rbuf, want) < 0) {
         h->rerr = ENOMEM;
-        return;
+        return false;
     }
-    ssize_t n = recv(h->fd, h->rbuf.data + h->rbuf.len, want, MSG_DONTWAIT);
+    ssize_t n = h->tp->recv(h, h->rbuf.data + h->rbuf.len, want);
     if (n > 0) {
         h->rbuf.len += (size_t)n;
         h->bytes_in += (uint64_t)n;
         stat_add(&h->w->stats.bytes_in, n);
     } else if (n == 0) {
         h->eof = true;
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        h->rerr = errno;
+    } else if (n != -EAGAIN) {
+        h->rerr = (int)-n;
     }
+    return n > 0;
+}
+
+static void flush_queue(struct handle *h);
+
+/* Moves every direction forward after an event. Bytes a transport holds
+ * already decrypted do not make the socket readable again, so reading goes
+ * on while the transport still has some and a read wants them. */
+static void progress(struct handle *h)
+{
+    while (fill(h)) {
+        serve_readers(h);
+        if (h->tp->buffered(h) == 0)
+            break;
+    }
+    serve_readers(h);
+    if (h->wq_head)
+        flush_queue(h);
+    handle_check_waiters(h);
+    stream_update(h);
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct handle *h = io->data;
-    fill(h);
-    serve_readers(h);
-    handle_check_waiters(h);
-    stream_update(h);
+    progress(io->data);
 }
 
 static void read_timeout(struct req *r)
@@ -284,15 +340,12 @@ static ssize_t send_some(struct handle *h, const uint8_t *p, size_t n)
 {
     if (n == 0)
         return 0;
-    ssize_t k = send(h->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (k >= 0) {
+    ssize_t k = h->tp->send(h, p, n);
+    if (k > 0) {
         h->bytes_out += (uint64_t)k;
         stat_add(&h->w->stats.bytes_out, k);
-        return k;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        return 0;
-    return -errno;
+    return k;
 }
 
 /* The write side failed: every queued write learns it, with what it sent. */
@@ -317,7 +370,7 @@ static void writes_fail(struct handle *h, int err)
 static void after_drain(struct handle *h)
 {
     if (h->wq_bytes == 0 && h->shut_wr_pending && !h->shut_wr) {
-        shutdown(h->fd, SHUT_WR);
+        h->tp->shutdown_write(h);
         h->shut_wr = true;
     }
 }
@@ -349,9 +402,9 @@ static void flush_queue(struct handle *h)
 static void on_writable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
-    flush_queue(h);
-    handle_check_waiters(h);
-    stream_update(h);
+    if (h->tp_want & TP_WANT_WRITE)
+        fill(h); /* a TLS read that had to write first */
+    progress(h);
 }
 
 static void write_timeout(struct req *r)
@@ -537,6 +590,8 @@ void m_shutdown(struct worker *w, struct req *r)
 void stream_start(struct handle *h, int fd)
 {
     h->fd = fd;
+    if (!h->tp)
+        h->tp = &plain_transport;
     h->state = HS_SUCCESS;
     if (h->kind == HK_LISTENER)
         return;
@@ -550,6 +605,8 @@ void stream_close(struct handle *h)
     writes_abort(h, "the handle was closed");
     while (h->wq_head)
         wseg_unlink(h, h->wq_head);
+    if (h->tp)
+        h->tp->close(h);
 }
 
 size_t stream_cancel(struct handle *h);
@@ -574,7 +631,9 @@ void stream_status(struct handle *h, json_t *st)
     add_name(st, "local", h->fd, getsockname);
     if (h->kind != HK_LISTENER)
         add_name(st, "remote", h->fd, getpeername);
-    size_t readable = h->kind == HK_LISTENER ? 0 : buf_used(&h->rbuf) + kernel_readable(h->fd);
+    size_t readable = h->kind == HK_LISTENER || !h->tp
+                          ? 0
+                          : buf_used(&h->rbuf) + h->tp->buffered(h) + kernel_readable(h->fd);
     json_object_set_new(st, "readable", json_integer((json_int_t)readable));
     json_object_set_new(st, "pending", json_integer((json_int_t)h->wq_bytes));
     json_object_set_new(st, "bytes_in", json_integer((json_int_t)h->bytes_in));
