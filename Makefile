@@ -1,0 +1,69 @@
+# Entry points for people and CI. CMake does the building; this file only
+# installs what a fresh Debian 12 machine lacks and runs the usual steps.
+
+JOBS      ?= $(shell nproc)
+NETD_ARGS ?=
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+
+PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
+             libcmocka-dev python3 openssl socat iproute2
+# Nice to have: clang-format for `make format`; the sanitizer builds use gcc.
+OPTIONAL  := clang clang-format
+
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+           TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+.PHONY: deps build run test asan tsan bench format clean
+
+# Packages dpkg does not report as installed; empty when there is nothing to do.
+missing = $(strip $(foreach p,$(1),$(if $(shell dpkg-query -W -f='$${Status}' $(p) 2>/dev/null \
+            | grep -q 'install ok installed' && echo y),,$(p))))
+
+deps:
+	@req="$(call missing,$(PACKAGES))"; opt="$(call missing,$(OPTIONAL))"; \
+	[ -z "$$req$$opt" ] && exit 0; \
+	echo "Installing: $$req $$opt"; \
+	$(SUDO) apt-get update || exit 1; \
+	[ -z "$$req" ] || $(APT_INSTALL) $$req || exit 1; \
+	[ -z "$$opt" ] || $(APT_INSTALL) $$opt || echo "note: optional packages not installed: $$opt"
+
+build: deps
+	cmake -S . -B build
+	cmake --build build -j$(JOBS)
+
+run: build
+	exec build/netd --socket @netd $(NETD_ARGS)
+
+test: build
+	cd build && ctest --output-on-failure -j2
+
+# Sanitizer builds live in their own directories so they never mix objects
+# with the normal build. ctest inherits the exported options.
+asan tsan: deps
+	cmake -S . -B build-$@ -DCMAKE_BUILD_TYPE=Debug \
+	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread)
+	cmake --build build-$@ -j$(JOBS)
+	cd build-$@ && env $(SAN_ENV) ctest --output-on-failure -j2
+
+# netd-bench needs a netd to talk to: start one on a private name, wait until
+# it answers, and stop it whatever the benchmark's outcome.
+BENCH_SOCKET := @netd-bench-$(shell echo $$$$)
+bench: build
+	@build/netd --socket $(BENCH_SOCKET) --log-level warn & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid' EXIT; \
+	for i in $$(seq 50); do \
+	  echo '{"jsonrpc":"2.0","id":1,"method":"ping"}' \
+	    | socat -t1 - ABSTRACT-CONNECT:$(patsubst @%,%,$(BENCH_SOCKET)) 2>/dev/null \
+	    | grep -q result && break; \
+	  sleep 0.1; \
+	done; \
+	build/tests/bench/netd-bench --socket $(BENCH_SOCKET) $(BENCH_ARGS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan
