@@ -34,7 +34,10 @@ typedef struct netd_client netd_client;
  */
 netd_client *netd_client_connect(const char *name);
 
-/** Closes the connection and frees everything the client holds, including unclaimed messages and descriptors. */
+/**
+ * Closes the connection and frees everything the client holds, including
+ * unclaimed messages and descriptors.
+ */
 void netd_client_free(netd_client *c);
 
 /** The connection's descriptor (for poll()); owned by the client. */
@@ -65,15 +68,13 @@ int netd_client_send_raw(netd_client *c, const void *data, size_t n);
  * ECONNRESET when netd closed the connection, EPROTO for an unparseable line.
  * Either out-pointer may be NULL when the caller does not want it.
  */
-int netd_client_wait(netd_client *c, long long id, int timeout_ms, json_t **result,
-                     json_t **error);
+int netd_client_wait(netd_client *c, long long id, int timeout_ms, json_t **result, json_t **error);
 
 /**
  * Sends a request and waits for its answer: netd_client_send() followed by
  * netd_client_wait() with no time limit. Same returns.
  */
-int netd_call(netd_client *c, const char *method, json_t *params, json_t **result,
-              json_t **error);
+int netd_call(netd_client *c, const char *method, json_t *params, json_t **result, json_t **error);
 
 /**
  * Returns the next message netd sent that no netd_client_wait() claimed, in
@@ -91,10 +92,29 @@ int netd_client_notification(netd_client *c, int timeout_ms, json_t **note);
 
 /**
  * Takes the descriptor netd passed with the answer to @id (the "release"
- * method). Call after netd_client_wait() returned 0 for @id. Returns the
- * descriptor, now owned by the caller, or -1 with errno ENOENT if none came.
+ * method). Call after netd_client_wait() returned 0 for @id (or after
+ * netd_client_next() handed out that answer). Returns the descriptor, now
+ * owned by the caller (close-on-exec set), or -1 with errno ENOENT if none
+ * came. Several descriptors on one answer come out one per call, in order;
+ * @id 0 takes those that came with a message without an integer id.
+ *
+ * Descriptors travel beside the bytes, not in a line, so the library gives
+ * the descriptors of one recvmsg() chunk to the last line that begins in
+ * that chunk (or, when none begins there, to the line the chunk continues).
+ * Linux ends a recvmsg() right after a message that carried descriptors,
+ * so this is right as long as the sender attaches a descriptor to a
+ * sendmsg() whose bytes are its answer line (or end with it); netd sends
+ * such an answer on a sendmsg() of its own. Unclaimed descriptors are
+ * closed by netd_client_free().
  */
 int netd_client_take_fd(netd_client *c, long long id);
+
+/**
+ * How many messages are read and queued but not taken yet. poll() on
+ * netd_client_fd() cannot see these, so an event loop takes them (with a
+ * timeout of 0) before it sleeps in poll().
+ */
+size_t netd_client_queued(const netd_client *c);
 
 /**
  * The "message" of a JSON-RPC error object, or a fixed text when it has
