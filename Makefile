@@ -63,7 +63,7 @@ bench: build
 	build/tests/bench/netd-bench --socket $(BENCH_SOCKET) $(BENCH_ARGS)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 clean:
 	rm -rf build build-asan build-tsan
