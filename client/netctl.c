@@ -1,0 +1,345 @@
+/*
+ * netctl.c - netctl's entry point: global options, the command table,
+ * per-command options, usage and help.
+ *
+ * Each command is one row of netctl_commands[]; main() finds the row,
+ * separates the command's options from its arguments, checks their number
+ * and runs the handler. Handlers connect to netd only when they first call
+ * it, so `netctl help` works without a running netd.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netctl.h"
+
+static int cmd_help(struct netctl *n, const struct args *a);
+
+/* clang-format off */
+const struct command netctl_commands[] = {
+    {"call", "METHOD [JSON]", 1, 2, "", cmd_call,
+     "call any method with a JSON params object (default {}); prints the result"},
+    {"ping", "", 0, 0, "", cmd_ping, "check that netd answers"},
+    {"resolve", "HOST [PORT] [--all] [--datagram]", 1, 2, "all,datagram", cmd_resolve,
+     "resolve into address handles (kept); prints handle, family, host, port"},
+    {"connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT] [--datagram]", 0, 2,
+     "unix=,bind=,bind-port=,datagram", cmd_connect, "open a connection (kept); prints its handle"},
+    {"listen", "[HOST] PORT | --unix PATH [--backlog N] [--datagram]", 0, 2,
+     "unix=,backlog=,datagram", cmd_listen, "open a listener (kept); prints its handle"},
+    {"accept", "H [--timeout S]", 1, 1, "timeout=", cmd_accept,
+     "accept one connection on listener H (kept); prints its handle"},
+    {"read", "H N|all [--timeout S]", 2, 2, "timeout=", cmd_read,
+     "read up to N bytes from H, raw to stdout"},
+    {"chunk", "H N [--timeout S]", 2, 2, "timeout=", cmd_read,
+     "read exactly N bytes (fewer at end of stream), raw to stdout"},
+    {"cat", "H", 1, 1, "", cmd_cat, "copy H to stdout until end of stream"},
+    {"write", "H TEXT | H - [--timeout S]", 2, 2, "timeout=", cmd_write,
+     "write TEXT (or all of stdin for -) to H; prints bytes written"},
+    {"flush", "H", 1, 1, "", cmd_simple, "send what netd buffered for H now"},
+    {"shutdown", "H [r|w|rw]", 1, 2, "", cmd_shutdown,
+     "shut down reading, writing (default: both) of H"},
+    {"close", "H", 1, 1, "", cmd_simple, "close H"},
+    {"cancel", "H", 1, 1, "", cmd_simple, "abort calls waiting on H; prints how many"},
+    {"pending", "H", 1, 1, "", cmd_simple, "bytes netd holds for H not yet sent"},
+    {"localname", "H", 1, 1, "", cmd_address_of, "local address of H"},
+    {"peername", "H", 1, 1, "", cmd_address_of, "peer address of H"},
+    {"status", "H", 1, 1, "", cmd_status, "state and counters of H"},
+    {"wait", "H resolved|connected|readable|writable|drained|error [--timeout S]", 2, 2,
+     "timeout=", cmd_wait, "wait until H reaches a state; prints its status"},
+    {"keep", "H", 1, 1, "", cmd_simple, "keep H after this connection ends"},
+    {"ls", "", 0, 0, "", cmd_ls, "list your handles"},
+    {"stats", "", 0, 0, "", cmd_stats, "netd's daemon-wide figures"},
+    {"nc", "HOST PORT | --unix PATH", 0, 2, "unix=", cmd_nc,
+     "netcat through netd: stdin to the connection, the connection to stdout"},
+    {"help", "[COMMAND]", 0, 1, "", cmd_help, "show commands, or one command's usage"},
+    {NULL, NULL, 0, 0, NULL, NULL, NULL},
+};
+/* clang-format on */
+
+static const char global_usage[] =
+    "usage: netctl [--socket NAME] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n";
+
+static const struct command *command_find(const char *name)
+{
+    for (const struct command *c = netctl_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static void print_command_usage(FILE *f, const struct command *c)
+{
+    fprintf(f, "usage: netctl %s%s%s\n", c->name, *c->usage ? " " : "", c->usage);
+}
+
+static void print_overview(FILE *f)
+{
+    fputs(global_usage, f);
+    fputs("\nOptions:\n"
+          "  --socket NAME      netd's control socket (default $NETD_SOCKET, else @netd)\n"
+          "  --json             print results as the JSON netd sent (errors: JSON on stderr)\n"
+          "  --timeout SECONDS  give up on any one answer from netd after SECONDS\n"
+          "\nCommands:\n",
+          f);
+    for (const struct command *c = netctl_commands; c->name; c++)
+        fprintf(f, "  %s %s\n      %s\n", c->name, c->usage, c->help);
+    fputs("\nHandles netctl creates are kept, so later runs can use them; close them with\n"
+          "`netctl close H`. `netctl help COMMAND` shows a command's arguments.\n"
+          "Exit status: 0 success, 1 error answer or failure, 2 usage error.\n",
+          f);
+}
+
+static int cmd_help(struct netctl *n, const struct args *a)
+{
+    if (a->argc == 0) {
+        print_overview(stdout);
+        return EXIT_OK;
+    }
+    const struct command *c = command_find(a->argv[0]);
+    if (!c)
+        return usage_error(n, "no command \"%s\"; `netctl help` lists them", a->argv[0]);
+    print_command_usage(stdout, c);
+    printf("  %s\n", c->help);
+    return EXIT_OK;
+}
+
+int usage_error(struct netctl *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "netctl: %s%s", n->cmd ? n->cmd->name : "", n->cmd ? ": " : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (n->cmd)
+        print_command_usage(stderr, n->cmd);
+    else
+        fputs(global_usage, stderr);
+    return EXIT_USAGE;
+}
+
+int fail(struct netctl *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "netctl: %s: ", n->cmd->name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+/* ---- argument helpers ---- */
+
+const char *opt_get(const struct args *a, const char *name)
+{
+    for (int i = 0; i < a->nopts; i++)
+        if (strcmp(a->opts[i].name, name) == 0)
+            return a->opts[i].value ? a->opts[i].value : "";
+    return NULL;
+}
+
+json_t *port_json(const char *s)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s && !*end && !errno && v >= 0 && v <= 65535)
+        return json_integer(v);
+    return json_string(s);
+}
+
+int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_count(const char *s, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int add_timeout_opt(struct netctl *n, const struct args *a, json_t *params)
+{
+    const char *t = opt_get(a, "timeout");
+    double secs;
+    if (!t)
+        return 0;
+    if (parse_seconds(t, &secs) < 0)
+        return usage_error(n, "--timeout needs a number of seconds >= 0, not \"%s\"", t);
+    json_object_set_new(params, "timeout", json_real(secs));
+    return 0;
+}
+
+/*
+ * Finds --@name among the command's options ("a,b=,c"): 0 and *takes_value
+ * set if it is one, -1 if the command does not take it.
+ */
+static int option_spec(const struct command *c, const char *name, size_t len, bool *takes_value)
+{
+    const char *p = c->options;
+    while (*p) {
+        size_t k = strcspn(p, ",=");
+        bool valued = p[k] == '=';
+        if (k == len && strncmp(p, name, len) == 0) {
+            *takes_value = valued;
+            return 0;
+        }
+        p += k + (valued ? 1 : 0);
+        if (*p == ',')
+            p++;
+    }
+    return -1;
+}
+
+/* Adds one "--name[=value]" at argv[*i] to @a; takes the next word as value if needed. */
+static int parse_option(struct netctl *n, int argc, char **argv, int *i, struct args *a)
+{
+    const char *name = argv[*i] + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    bool valued;
+    if (option_spec(n->cmd, name, len, &valued) < 0)
+        return usage_error(n, "unknown option --%.*s", (int)len, name);
+    if (a->nopts == NETCTL_MAX_OPTS)
+        return usage_error(n, "too many options");
+    const char *value = NULL;
+    if (valued && eq)
+        value = eq + 1;
+    else if (valued && *i + 1 < argc)
+        value = argv[++*i];
+    else if (valued)
+        return usage_error(n, "--%.*s needs a value", (int)len, name);
+    else if (eq)
+        return usage_error(n, "--%.*s takes no value", (int)len, name);
+    a->opts[a->nopts].name = strndup(name, len);
+    a->opts[a->nopts].value = value;
+    a->nopts++;
+    return 0;
+}
+
+/*
+ * Splits the words after the command name into options and arguments.
+ * Options may come anywhere; "--" ends them, and "-" alone is an argument
+ * (stdin for `write`).
+ */
+static int parse_args(struct netctl *n, int argc, char **argv, struct args *a)
+{
+    bool options_done = false;
+    a->argv = calloc((size_t)argc + 1, sizeof *a->argv);
+    a->argc = 0;
+    a->nopts = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        if (!options_done && strcmp(w, "--") == 0) {
+            options_done = true;
+        } else if (!options_done && w[0] == '-' && w[1] == '-') {
+            int rc = parse_option(n, argc, argv, &i, a);
+            if (rc)
+                return rc;
+        } else {
+            a->argv[a->argc++] = argv[i];
+        }
+    }
+    if (a->argc < n->cmd->min_args)
+        return usage_error(n, "missing arguments");
+    if (a->argc > n->cmd->max_args)
+        return usage_error(n, "too many arguments");
+    return 0;
+}
+
+static void args_free(struct args *a)
+{
+    for (int i = 0; i < a->nopts; i++)
+        free((char *)a->opts[i].name);
+    free(a->argv);
+}
+
+/* ---- global options ---- */
+
+/* Takes the value of a global option given as "--name VALUE" or "--name=VALUE". */
+static const char *global_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) != 0)
+        return NULL;
+    if (argv[*i][len] == '=')
+        return argv[*i] + len + 1;
+    if (argv[*i][len] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+/* Parses the options before COMMAND. Returns the index of COMMAND, or -1 (usage printed). */
+static int parse_globals(struct netctl *n, int argc, char **argv, int *exit_now)
+{
+    int i;
+    for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        const char *v;
+        double secs;
+        if (strcmp(argv[i], "--help") == 0) {
+            print_overview(stdout);
+            *exit_now = EXIT_OK;
+            return -1;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            n->json = true;
+        } else if ((v = global_value(argc, argv, &i, "--socket"))) {
+            n->socket = v;
+        } else if ((v = global_value(argc, argv, &i, "--timeout"))) {
+            if (parse_seconds(v, &secs) < 0 || secs > 2e6) {
+                *exit_now = usage_error(n, "--timeout needs seconds (0 to 2000000), not \"%s\"", v);
+                return -1;
+            }
+            n->timeout_ms = (int)(secs * 1000 + 0.999); /* rounded up: never wait less than asked */
+        } else {
+            *exit_now = usage_error(n, "unknown option %s (or it needs a value)", argv[i]);
+            return -1;
+        }
+    }
+    if (i == argc) {
+        *exit_now = usage_error(n, "no command given; `netctl --help` lists them");
+        return -1;
+    }
+    return i;
+}
+
+int main(int argc, char **argv)
+{
+    struct netctl n = {.timeout_ms = -1};
+    int rc = EXIT_OK;
+    int first = parse_globals(&n, argc, argv, &rc);
+    if (first < 0)
+        return rc;
+    n.cmd = command_find(argv[first]);
+    if (!n.cmd) {
+        fprintf(stderr, "netctl: no command \"%s\"; `netctl --help` lists them\n", argv[first]);
+        return EXIT_USAGE;
+    }
+    struct args a;
+    rc = parse_args(&n, argc - first - 1, argv + first + 1, &a);
+    if (rc == 0)
+        rc = n.cmd->run(&n, &a);
+    args_free(&a);
+    netd_client_free(n.client);
+    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+        fprintf(stderr, "netctl: %s: writing the output failed: %s\n", n.cmd->name,
+                strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}

@@ -1,0 +1,163 @@
+/*
+ * netctl.h - what netctl's files share: the run's settings, parsed command
+ * arguments, the command table, and the helpers every command uses to call
+ * netd and to print results and errors.
+ */
+#ifndef NETCTL_H
+#define NETCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "netd.h"
+
+/* Exit statuses: success, an error answer or failure, a usage error. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define NETCTL_MAX_OPTS 8
+
+/* One run of netctl: global options and the control connection. */
+struct netctl {
+    const char *socket;  /* the name asked for, for messages */
+    netd_client *client; /* NULL until the command needs netd */
+    bool json;           /* --json: print result JSON as netd sent it */
+    int timeout_ms;      /* --timeout: longest wait for one answer; -1 none */
+    const struct command *cmd;
+    char target[300]; /* what the command talks to ("127.0.0.1:8080"), for hints */
+};
+
+/* A command's arguments after its options were taken out. */
+struct args {
+    int argc;
+    char **argv;
+    int nopts;
+    struct {
+        const char *name;  /* without the leading "--" */
+        const char *value; /* NULL for a flag */
+    } opts[NETCTL_MAX_OPTS];
+};
+
+struct command {
+    const char *name;
+    const char *usage; /* arguments after the name */
+    int min_args, max_args;
+    /* Options it takes, comma separated; "name=" takes a value. */
+    const char *options;
+    int (*run)(struct netctl *n, const struct args *a);
+    const char *help;
+};
+
+/* ---- netctl.c ---- */
+
+/** The command table, ended by an entry with a NULL name. */
+extern const struct command netctl_commands[];
+
+/** Prints "netctl: CMD: MESSAGE" and the command's usage to stderr; returns EXIT_USAGE. */
+int usage_error(struct netctl *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Prints "netctl: CMD: MESSAGE" to stderr; returns EXIT_FAIL. */
+int fail(struct netctl *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- netctl_call.c: talking to netd ---- */
+
+/** Connects to netd if not yet done; prints why not and returns -1 on failure. */
+int netctl_connect(struct netctl *n);
+
+/**
+ * Calls @method with @params (stolen) and waits for the answer within
+ * --timeout. Returns 0 with *result set (new reference; may be NULL if
+ * the caller does not want it), or EXIT_FAIL after printing the error.
+ */
+int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **result);
+
+/**
+ * Prints an error answer of @method to stderr: netd's message, the errno
+ * or resolver name, and what to try next. In --json mode the error object
+ * follows on its own line. Returns EXIT_FAIL.
+ */
+int netctl_report(struct netctl *n, const char *method, const json_t *error);
+
+/** Prints why waiting for an answer failed (@err an errno of the library). Returns EXIT_FAIL. */
+int netctl_lost(struct netctl *n, const char *method, int err);
+
+/* ---- netctl_print.c: output ---- */
+
+/** Prints @v compactly on one line to stdout (the --json form). */
+void print_json(const json_t *v);
+
+/** Formats an address object as "host:port", "[v6]:port" or a path into @out. */
+const char *format_address(const json_t *addr, char *out, size_t len);
+
+/** Prints an object as "key: value" lines; nested addresses and errors in words. */
+void print_fields(const json_t *obj);
+
+/** Prints the "handles" result as a table. */
+void print_handle_table(const json_t *handles);
+
+/**
+ * Decodes the "data" of a read result into a new malloc'd buffer (the
+ * caller frees it). Returns 0, or -1 when netd sent something undecodable.
+ */
+int result_bytes(const json_t *result, uint8_t **out, size_t *len);
+
+/** Writes all of @p to descriptor @fd, retrying after signals. 0, or -1 with errno. */
+int write_all(int fd, const void *p, size_t n);
+
+/* Progress of a long transfer, shown on stderr only when it is a terminal. */
+struct progress {
+    bool on;
+    double last; /* monotonic seconds of the last update */
+};
+
+void progress_init(struct progress *p);
+void progress_show(struct progress *p, uint64_t in, uint64_t out, bool force);
+void progress_end(struct progress *p);
+
+/* ---- argument helpers (netctl.c) ---- */
+
+/** The value of option --@name, "" for a flag that was given, or NULL if absent. */
+const char *opt_get(const struct args *a, const char *name);
+
+/** Parses a port: an integer 0..65535 becomes a JSON integer, a name stays a string. */
+json_t *port_json(const char *s);
+
+/** Parses seconds (>= 0, fractions allowed) into *out. 0, or -1 if @s is not such a number. */
+int parse_seconds(const char *s, double *out);
+
+/** Parses a positive byte count into *out. 0, or -1. */
+int parse_count(const char *s, long long *out);
+
+/** Adds "timeout" to @params from --timeout of the command, if given and valid; EXIT_USAGE if
+ * invalid, else 0. */
+int add_timeout_opt(struct netctl *n, const struct args *a, json_t *params);
+
+/* ---- commands: netctl_cmds.c, netctl_stream.c ---- */
+
+/**
+ * Sets "host" and "port", or "path" from --unix, on @p from a command's
+ * arguments (with @host_optional a lone PORT is accepted), and names the
+ * destination in n->target for error hints. 0, or EXIT_USAGE (printed).
+ */
+int add_destination(struct netctl *n, const struct args *a, json_t *p, bool host_optional);
+
+int cmd_call(struct netctl *n, const struct args *a);
+int cmd_ping(struct netctl *n, const struct args *a);
+int cmd_resolve(struct netctl *n, const struct args *a);
+int cmd_connect(struct netctl *n, const struct args *a);
+int cmd_listen(struct netctl *n, const struct args *a);
+int cmd_accept(struct netctl *n, const struct args *a);
+int cmd_read(struct netctl *n, const struct args *a);
+int cmd_write(struct netctl *n, const struct args *a);
+int cmd_simple(struct netctl *n, const struct args *a);
+int cmd_shutdown(struct netctl *n, const struct args *a);
+int cmd_address_of(struct netctl *n, const struct args *a);
+int cmd_status(struct netctl *n, const struct args *a);
+int cmd_wait(struct netctl *n, const struct args *a);
+int cmd_ls(struct netctl *n, const struct args *a);
+int cmd_stats(struct netctl *n, const struct args *a);
+int cmd_cat(struct netctl *n, const struct args *a);
+int cmd_nc(struct netctl *n, const struct args *a);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * netctl_call.c - netctl's side of the conversation with netd: connecting,
+ * calling one method within --timeout, and turning error answers into a
+ * message that says what happened and what to try next.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "netctl.h"
+
+int netctl_connect(struct netctl *n)
+{
+    if (n->client)
+        return 0;
+    n->client = netd_client_connect(n->socket);
+    if (n->client)
+        return 0;
+    const char *name = n->socket;
+    if (!name || !*name)
+        name = getenv("NETD_SOCKET");
+    if (!name || !*name)
+        name = NETD_DEFAULT_SOCKET;
+    fprintf(stderr,
+            "netctl: cannot reach netd at %s: %s — start it with `netd` or `make run`, or set "
+            "NETD_SOCKET\n",
+            name, strerror(errno));
+    return -1;
+}
+
+int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **result)
+{
+    if (netctl_connect(n) < 0) {
+        json_decref(params);
+        return EXIT_FAIL;
+    }
+    long long id = netd_client_send(n->client, method, params);
+    if (id < 0)
+        return netctl_lost(n, method, errno);
+    json_t *res = NULL, *err = NULL;
+    int rc = netd_client_wait(n->client, id, n->timeout_ms, &res, &err);
+    if (rc < 0)
+        return netctl_lost(n, method, errno);
+    if (rc == 1) {
+        netctl_report(n, method, err);
+        json_decref(err);
+        return EXIT_FAIL;
+    }
+    if (result)
+        *result = res;
+    else
+        json_decref(res);
+    return 0;
+}
+
+int netctl_lost(struct netctl *n, const char *method, int err)
+{
+    const char *cmd = n->cmd ? n->cmd->name : method;
+    if (err == ETIMEDOUT)
+        fprintf(stderr,
+                "netctl: %s: no answer from netd within --timeout %.3g s — allow longer, or give "
+                "the command its own --timeout where it has one\n",
+                cmd, n->timeout_ms / 1000.0);
+    else if (err == ECONNRESET || err == EPIPE)
+        fprintf(stderr,
+                "netctl: %s: netd closed the connection during %s — did it stop or restart? "
+                "Its log says why\n",
+                cmd, method);
+    else if (err == EPROTO)
+        fprintf(stderr, "netctl: %s: netd sent a line that is not JSON during %s\n", cmd, method);
+    else
+        fprintf(stderr, "netctl: %s: talking to netd failed during %s: %s\n", cmd, method,
+                strerror(err));
+    return EXIT_FAIL;
+}
+
+/* What to try after an "os" error, by errno name. */
+static const char *os_hint(const struct netctl *n, const char *errname, char *buf, size_t len)
+{
+    const char *t = n->target[0] ? n->target : "the address";
+    if (strcmp(errname, "ECONNREFUSED") == 0)
+        snprintf(buf, len, "is anything listening on %s?", t);
+    else if (strcmp(errname, "EADDRINUSE") == 0)
+        snprintf(buf, len, "something already uses %s; pick another port (0 picks a free one)", t);
+    else if (strcmp(errname, "EACCES") == 0 || strcmp(errname, "EPERM") == 0)
+        snprintf(buf, len, "netd may not use %s (ports below 1024 need privileges)", t);
+    else if (strcmp(errname, "ENOENT") == 0)
+        snprintf(buf, len, "check that %s exists", t);
+    else if (strcmp(errname, "ETIMEDOUT") == 0 || strcmp(errname, "EHOSTUNREACH") == 0 ||
+             strcmp(errname, "ENETUNREACH") == 0)
+        snprintf(buf, len, "%s cannot be reached; check the address and the network", t);
+    else if (strcmp(errname, "ECONNRESET") == 0 || strcmp(errname, "EPIPE") == 0)
+        snprintf(buf, len, "the peer closed the connection; close the handle and connect again");
+    else if (strcmp(errname, "ENOTCONN") == 0)
+        snprintf(buf, len, "the socket is not connected (see `netctl status H`)");
+    else
+        return NULL;
+    return buf;
+}
+
+/* What to try next after an error of @kind; NULL when there is nothing useful to say. */
+static const char *hint(const struct netctl *n, enum netd_err kind, const json_t *data, char *buf,
+                        size_t len)
+{
+    const char *cmd = n->cmd ? n->cmd->name : "COMMAND";
+    const char *errname = json_string_value(json_object_get(data, "errno"));
+    switch (kind) {
+    case NETD_E_OS:
+        return errname ? os_hint(n, errname, buf, len) : NULL;
+    case NETD_E_TIMEOUT:
+        return "nothing happened in time; try a longer --timeout";
+    case NETD_E_UNKNOWN_HANDLE:
+        return "it was closed, or belonged to a connection that ended without keeping it; "
+               "`netctl ls` lists your handles";
+    case NETD_E_WRONG_KIND:
+        return "`netctl status H` shows what kind of handle it is";
+    case NETD_E_ABORTED:
+        return "the handle was closed or cancelled while the call waited";
+    case NETD_E_DENIED:
+        return "netd does not serve this user; see its allow options";
+    case NETD_E_LIMIT:
+        return "close handles you no longer need (`netctl ls`) or raise netd's limit";
+    case NETD_E_RESOLVE:
+        snprintf(buf, len, "check the host name%s%s", n->target[0] ? " in " : "", n->target);
+        return buf;
+    case NETD_E_PARAMS:
+        snprintf(buf, len, "`netctl help %s` shows the arguments", cmd);
+        return buf;
+    case NETD_E_METHOD:
+        return "`netctl call rpc.discover` lists the methods this netd has";
+    default:
+        return NULL;
+    }
+}
+
+int netctl_report(struct netctl *n, const char *method, const json_t *error)
+{
+    const char *msg = netd_error_message(error);
+    enum netd_err kind = netd_err_from_code(netd_error_code(error));
+    const json_t *data = json_object_get(error, "data");
+    const char *sym = json_string_value(json_object_get(data, "errno"));
+    if (!sym)
+        sym = json_string_value(json_object_get(data, "gai"));
+    if (!sym)
+        sym = json_string_value(json_object_get(data, "limit"));
+    /* netd's messages often start with the call's name; the command name is already there. */
+    size_t mlen = strlen(method);
+    if (strncmp(msg, method, mlen) == 0 && msg[mlen] == ':' && msg[mlen + 1] == ' ')
+        msg += mlen + 2;
+    char buf[400];
+    const char *h = hint(n, kind, data, buf, sizeof buf);
+    /* strerror() texts are capitalised; mid-sentence they read better in lower case. */
+    bool lower = msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z';
+    fprintf(stderr, "netctl: %s: %c%s", n->cmd ? n->cmd->name : method,
+            lower ? msg[0] - 'A' + 'a' : msg[0], msg[0] ? msg + 1 : "");
+    if (sym && !strstr(msg, sym))
+        fprintf(stderr, " (%s)", sym);
+    if (h)
+        fprintf(stderr, " — %s", h);
+    fputc('\n', stderr);
+    if (n->json) {
+        json_dumpf(error, stderr, JSON_COMPACT | JSON_ENCODE_ANY);
+        fputc('\n', stderr);
+    }
+    return EXIT_FAIL;
+}

@@ -1,0 +1,367 @@
+/*
+ * netctl_cmds.c - the commands that are one or a few calls: each builds
+ * the params from its arguments, calls netd, and prints the result in
+ * words (or as JSON with --json). Every handle created here is kept, so a
+ * shell script can use it in later runs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "netctl.h"
+
+/* Calls @method and prints the result as JSON (--json) or with @human. */
+static int call_and_print(struct netctl *n, const char *method, json_t *params,
+                          void (*human)(const json_t *result))
+{
+    json_t *res = NULL;
+    int rc = netctl_call(n, method, params, &res);
+    if (rc)
+        return rc;
+    if (n->json)
+        print_json(res);
+    else if (human)
+        human(res);
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static json_t *handle_params(const char *h)
+{
+    return json_pack("{s:s}", "handle", h);
+}
+
+static void print_handle(const json_t *res)
+{
+    printf("%s\n", json_string_value(json_object_get(res, "handle")));
+}
+
+static void print_pretty(const json_t *res)
+{
+    json_dumpf(res, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    putchar('\n');
+}
+
+int cmd_call(struct netctl *n, const struct args *a)
+{
+    json_t *params = NULL;
+    if (a->argc == 2) {
+        json_error_t err;
+        params = json_loads(a->argv[1], JSON_DECODE_ANY, &err);
+        if (!params)
+            return usage_error(n, "params are not JSON: %s (at character %d)", err.text,
+                               err.position);
+    }
+    return call_and_print(n, a->argv[0], params, print_pretty);
+}
+
+int cmd_ping(struct netctl *n, const struct args *a)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    json_t *res = NULL;
+    int rc = netctl_call(n, "ping", NULL, &res);
+    if (rc)
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (n->json)
+        print_json(res);
+    else
+        printf("netd answered in %.3f ms\n", ms);
+    json_decref(res);
+    return EXIT_OK;
+}
+
+/* Prints one resolved address handle as "HANDLE<TAB>FAMILY<TAB>HOST<TAB>PORT" (or path). */
+static int print_resolved(struct netctl *n, const char *h)
+{
+    json_t *addr = NULL;
+    int rc = netctl_call(n, "address-unpack", handle_params(h), &addr);
+    if (rc)
+        return rc;
+    if (n->json) {
+        json_object_set_new(addr, "handle", json_string(h));
+        print_json(addr);
+    } else if (json_object_get(addr, "path")) {
+        printf("%s\tunix\t%s\n", h, json_string_value(json_object_get(addr, "path")));
+    } else {
+        printf("%s\t%s\t%s\t%lld\n", h, json_string_value(json_object_get(addr, "family")),
+               json_string_value(json_object_get(addr, "host")),
+               (long long)json_integer_value(json_object_get(addr, "port")));
+    }
+    json_decref(addr);
+    return EXIT_OK;
+}
+
+int cmd_resolve(struct netctl *n, const struct args *a)
+{
+    bool all = opt_get(a, "all") != NULL;
+    json_t *p = json_pack("{s:s,s:b,s:b}", "host", a->argv[0], "multi", all, "keep", 1);
+    if (a->argc == 2)
+        json_object_set_new(p, "port", port_json(a->argv[1]));
+    if (opt_get(a, "datagram"))
+        json_object_set_new(p, "type", json_string("datagram"));
+    snprintf(n->target, sizeof n->target, "%s", a->argv[0]);
+    json_t *res = NULL;
+    int rc = netctl_call(n, "address", p, &res);
+    if (rc)
+        return rc;
+    json_t *list = all ? json_incref(json_object_get(res, "handles"))
+                       : json_pack("[O]", json_object_get(res, "handle"));
+    size_t i;
+    json_t *h;
+    json_array_foreach(list, i, h)
+    {
+        rc = print_resolved(n, json_string_value(h));
+        if (rc)
+            break;
+    }
+    json_decref(list);
+    json_decref(res);
+    return rc;
+}
+
+int add_destination(struct netctl *n, const struct args *a, json_t *p, bool host_optional)
+{
+    const char *unix_path = opt_get(a, "unix");
+    if (unix_path) {
+        if (a->argc != 0)
+            return usage_error(n, "give either HOST PORT or --unix PATH");
+        json_object_set_new(p, "path", json_string(unix_path));
+        snprintf(n->target, sizeof n->target, "%s", unix_path);
+        return 0;
+    }
+    if (a->argc == 0 || (a->argc == 1 && !host_optional))
+        return usage_error(n, "needs HOST PORT (or --unix PATH)");
+    const char *host = a->argc == 2 ? a->argv[0] : NULL;
+    const char *port = a->argv[a->argc - 1];
+    if (host)
+        json_object_set_new(p, "host", json_string(host));
+    json_object_set_new(p, "port", port_json(port));
+    snprintf(n->target, sizeof n->target, "%s:%s", host ? host : "*", port);
+    return 0;
+}
+
+int cmd_connect(struct netctl *n, const struct args *a)
+{
+    json_t *p = json_pack("{s:b}", "keep", 1);
+    int rc = add_destination(n, a, p, false);
+    const char *bind = opt_get(a, "bind"), *bind_port = opt_get(a, "bind-port");
+    if (!rc && bind)
+        json_object_set_new(p, "bindhost", json_string(bind));
+    if (!rc && bind_port)
+        json_object_set_new(p, "bindport", port_json(bind_port));
+    if (!rc && opt_get(a, "datagram"))
+        json_object_set_new(p, "type", json_string("datagram"));
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    return call_and_print(n, "connect", p, print_handle);
+}
+
+int cmd_listen(struct netctl *n, const struct args *a)
+{
+    json_t *p = json_pack("{s:b}", "keep", 1);
+    int rc = add_destination(n, a, p, true);
+    const char *backlog = opt_get(a, "backlog");
+    long long b = 0;
+    if (!rc && backlog && (parse_count(backlog, &b) < 0 || b > 65535))
+        rc = usage_error(n, "--backlog needs a number from 1 to 65535");
+    if (!rc && backlog)
+        json_object_set_new(p, "backlog", json_integer(b));
+    if (!rc && opt_get(a, "datagram"))
+        json_object_set_new(p, "type", json_string("datagram"));
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    return call_and_print(n, "listen", p, print_handle);
+}
+
+int cmd_accept(struct netctl *n, const struct args *a)
+{
+    json_t *p = json_pack("{s:s,s:b}", "handle", a->argv[0], "keep", 1);
+    int rc = add_timeout_opt(n, a, p);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    return call_and_print(n, "accept", p, print_handle);
+}
+
+/* read and chunk: the bytes go to stdout as they are. */
+int cmd_read(struct netctl *n, const struct args *a)
+{
+    bool is_read = strcmp(n->cmd->name, "read") == 0;
+    long long count = 0;
+    json_t *nbytes;
+    if (is_read && strcmp(a->argv[1], "all") == 0)
+        nbytes = json_string("all");
+    else if (parse_count(a->argv[1], &count) == 0)
+        nbytes = json_integer(count);
+    else
+        return usage_error(n, "N must be a byte count >= 1%s", is_read ? " or \"all\"" : "");
+    json_t *p = json_pack("{s:s,s:o}", "handle", a->argv[0], "nbytes", nbytes);
+    int rc = add_timeout_opt(n, a, p);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    json_t *res = NULL;
+    rc = netctl_call(n, n->cmd->name, p, &res);
+    if (rc)
+        return rc;
+    if (n->json) {
+        print_json(res);
+        json_decref(res);
+        return EXIT_OK;
+    }
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (result_bytes(res, &bytes, &len) < 0)
+        rc = fail(n, "netd sent data that does not decode");
+    else if (write_all(STDOUT_FILENO, bytes, len) < 0)
+        rc = fail(n, "writing to stdout failed: %s", strerror(errno));
+    free(bytes);
+    json_decref(res);
+    return rc;
+}
+
+/* Writes @len bytes to handle @h in one call; adds the count to *total. */
+static int write_piece(struct netctl *n, const char *h, const struct args *a, const void *data,
+                       size_t len, long long *total)
+{
+    enum netd_encoding used;
+    json_t *d = netd_data_encode(data, len, NETD_ENC_BASE64, &used);
+    json_t *p = json_pack("{s:s,s:o}", "handle", h, "data", d);
+    int rc = add_timeout_opt(n, a, p);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    json_t *res = NULL;
+    rc = netctl_call(n, "write", p, &res);
+    if (rc)
+        return rc;
+    *total += json_integer_value(json_object_get(res, "written"));
+    json_decref(res);
+    return 0;
+}
+
+/* `write H -` sends stdin in pieces, so input of any size stays under netd's line limit. */
+static int write_stdin(struct netctl *n, const struct args *a, long long *total)
+{
+    size_t cap = (size_t)4 << 20;
+    char *buf = malloc(cap);
+    int rc = 0;
+    for (;;) {
+        size_t len = 0;
+        while (len < cap) {
+            ssize_t k = read(STDIN_FILENO, buf + len, cap - len);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0) {
+                free(buf);
+                return fail(n, "reading stdin failed: %s", strerror(errno));
+            }
+            if (k == 0)
+                break;
+            len += (size_t)k;
+        }
+        if (len > 0)
+            rc = write_piece(n, a->argv[0], a, buf, len, total);
+        if (rc || len < cap)
+            break;
+    }
+    free(buf);
+    return rc;
+}
+
+int cmd_write(struct netctl *n, const struct args *a)
+{
+    long long total = 0;
+    const char *text = a->argv[1];
+    int rc = strcmp(text, "-") == 0 ? write_stdin(n, a, &total)
+                                    : write_piece(n, a->argv[0], a, text, strlen(text), &total);
+    if (rc)
+        return rc;
+    if (n->json)
+        printf("{\"written\":%lld}\n", total);
+    else
+        printf("%lld\n", total);
+    return EXIT_OK;
+}
+
+/* flush, close, cancel, pending, keep: one call named like the command, on one handle. */
+static void print_count(const json_t *res)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)res, key, v)
+    {
+        if (json_is_integer(v))
+            printf("%lld\n", (long long)json_integer_value(v));
+    }
+}
+
+int cmd_simple(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, n->cmd->name, handle_params(a->argv[0]), print_count);
+}
+
+int cmd_shutdown(struct netctl *n, const struct args *a)
+{
+    const char *mode = a->argc == 2 ? a->argv[1] : "rw";
+    if (strcmp(mode, "r") && strcmp(mode, "w") && strcmp(mode, "rw") && strcmp(mode, "wr"))
+        return usage_error(n, "mode must be r, w or rw, not \"%s\"", mode);
+    return call_and_print(n, "shutdown", json_pack("{s:s,s:s}", "handle", a->argv[0], "mode", mode),
+                          NULL);
+}
+
+static void print_address(const json_t *res)
+{
+    char buf[320];
+    printf("%s\n", format_address(res, buf, sizeof buf));
+}
+
+int cmd_address_of(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, n->cmd->name, handle_params(a->argv[0]), print_address);
+}
+
+int cmd_status(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, "status", handle_params(a->argv[0]), print_fields);
+}
+
+int cmd_wait(struct netctl *n, const struct args *a)
+{
+    json_t *p = json_pack("{s:s,s:s}", "handle", a->argv[0], "for", a->argv[1]);
+    int rc = add_timeout_opt(n, a, p);
+    if (rc) {
+        json_decref(p);
+        return rc;
+    }
+    return call_and_print(n, "wait", p, print_fields);
+}
+
+static void print_ls(const json_t *res)
+{
+    print_handle_table(json_object_get(res, "handles"));
+}
+
+int cmd_ls(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, "handles", NULL, print_ls);
+}
+
+int cmd_stats(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, "stats", NULL, print_fields);
+}
