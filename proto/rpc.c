@@ -1,0 +1,166 @@
+/*
+ * rpc.c - the JSON-RPC 2.0 envelope.
+ *
+ * Every message netd writes goes through netd_json_line(): jansson escapes
+ * control characters inside strings and JSON_COMPACT adds no whitespace
+ * between tokens, so a message can never contain the '\n' that ends it.
+ */
+#include "rpc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* An id is usable in a response when it is a string, a number or null. */
+static int id_valid(const json_t *id)
+{
+    return json_is_string(id) || json_is_number(id) || json_is_null(id);
+}
+
+enum netd_err netd_rpc_parse(json_t *msg, struct netd_rpc_req *out, const char **why)
+{
+    out->id = NULL;
+    out->method = NULL;
+    out->params = NULL;
+    if (!json_is_object(msg)) {
+        *why = "a request must be a JSON object";
+        return NETD_E_INVALID_REQUEST;
+    }
+    /* The id is looked at first so that every later error can carry it. */
+    json_t *id = json_object_get(msg, "id");
+    if (id && !id_valid(id)) {
+        *why = "\"id\" must be a string, a number or null";
+        return NETD_E_INVALID_REQUEST;
+    }
+    out->id = id;
+    json_t *version = json_object_get(msg, "jsonrpc");
+    if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
+        *why = version ? "\"jsonrpc\" must be \"2.0\"" : "missing \"jsonrpc\": \"2.0\"";
+        return NETD_E_INVALID_REQUEST;
+    }
+    json_t *method = json_object_get(msg, "method");
+    if (!json_is_string(method)) {
+        *why = method ? "\"method\" must be a string" : "missing \"method\"";
+        return NETD_E_INVALID_REQUEST;
+    }
+    out->method = json_string_value(method);
+    json_t *params = json_object_get(msg, "params");
+    if (params && !json_is_object(params)) {
+        *why = "\"params\" must be an object of named parameters";
+        return NETD_E_PARAMS;
+    }
+    out->params = params;
+    return NETD_OK;
+}
+
+char *netd_json_line(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Serialises @msg and drops it; NULL (out of memory) passes through. */
+static char *line_and_free(json_t *msg)
+{
+    if (!msg)
+        return NULL;
+    char *line = netd_json_line(msg);
+    json_decref(msg);
+    return line;
+}
+
+/* A new object {"jsonrpc": "2.0"} followed by "id" when @with_id (@id
+ * borrowed, NULL meaning null): the start of every message. */
+static json_t *envelope(int with_id, json_t *id)
+{
+    json_t *msg = json_object();
+    if (!msg)
+        return NULL;
+    if (json_object_set_new(msg, "jsonrpc", json_string("2.0")) < 0 ||
+        (with_id && json_object_set(msg, "id", id ? id : json_null()) < 0)) {
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
+}
+
+/* Adds @value (stolen, even on failure, like json_object_set_new) under
+ * @key and serialises the message. */
+static char *finish(json_t *msg, const char *key, json_t *value)
+{
+    if (!msg) {
+        json_decref(value);
+        return NULL;
+    }
+    if (json_object_set_new(msg, key, value) < 0) {
+        json_decref(msg);
+        return NULL;
+    }
+    return line_and_free(msg);
+}
+
+char *netd_rpc_result(json_t *id, json_t *result)
+{
+    if (!result) {
+        /* The handler ran out of memory building its result; the client
+         * is still owed an answer. */
+        return netd_rpc_error(id, NETD_E_INTERNAL, "out of memory building the result", NULL);
+    }
+    return finish(envelope(1, id), "result", result);
+}
+
+/* {"code", "message", "data"?}; steals @data. A message jansson refuses
+ * (not valid UTF-8) is replaced by the kind's name rather than lost. */
+static json_t *error_object(enum netd_err kind, const char *message, json_t *data)
+{
+    json_t *text = message ? json_string(message) : NULL;
+    if (!text)
+        text = json_string(netd_err_name(kind));
+    json_t *err = json_object();
+    if (!err) {
+        json_decref(text);
+        json_decref(data);
+        return NULL;
+    }
+    /* No short-circuit: each call steals its value even when it fails, so
+     * running all of them is what frees everything on the error path. */
+    int rc = json_object_set_new(err, "code", json_integer(netd_err_code(kind)));
+    rc |= json_object_set_new(err, "message", text);
+    if (data)
+        rc |= json_object_set_new(err, "data", data);
+    if (rc != 0) {
+        json_decref(err);
+        return NULL;
+    }
+    return err;
+}
+
+char *netd_rpc_error(json_t *id, enum netd_err kind, const char *message, json_t *data)
+{
+    json_t *err = error_object(kind, message, data);
+    if (!err)
+        return NULL;
+    return finish(envelope(1, id), "error", err);
+}
+
+/* {"jsonrpc", "id"?, "method", "params"}: a request when @with_id, else a
+ * notification. Steals @params (NULL becomes {}). */
+static char *call_line(int with_id, json_t *id, const char *method, json_t *params)
+{
+    if (!params)
+        params = json_object();
+    json_t *msg = method ? envelope(with_id, id) : NULL;
+    if (msg && json_object_set_new(msg, "method", json_string(method)) < 0) {
+        json_decref(msg);
+        msg = NULL;
+    }
+    return finish(msg, "params", params);
+}
+
+char *netd_rpc_notification(const char *method, json_t *params)
+{
+    return call_line(0, NULL, method, params);
+}
+
+char *netd_rpc_request(json_t *id, const char *method, json_t *params)
+{
+    return call_line(id != NULL, id, method, params);
+}

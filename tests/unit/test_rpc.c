@@ -1,0 +1,324 @@
+/*
+ * test_rpc.c - the JSON-RPC envelope of proto/rpc.c: which requests are
+ * accepted, what an invalid one's error can carry, and the lines netd
+ * writes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc.h"
+
+static json_t *parse(const char *text)
+{
+    json_error_t err;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+    if (!v)
+        fail_msg("test JSON does not parse: %s: %s", text, err.text);
+    return v;
+}
+
+/* Parses @text as a request, expecting @kind and the id @id_json (JSON text;
+ * NULL when no id may be reported). */
+static void expect_parse(const char *text, enum netd_err kind, const char *id_json)
+{
+    json_t *msg = parse(text);
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    enum netd_err got = netd_rpc_parse(msg, &rq, &why);
+    if (got != kind)
+        fail_msg("%s: kind %d, wanted %d (%s)", text, got, kind, why ? why : "");
+    if (kind != NETD_OK) {
+        assert_non_null(why);
+        assert_true(strlen(why) > 5);
+    }
+    if (!id_json) {
+        assert_null(rq.id);
+    } else {
+        json_t *want = parse(id_json);
+        assert_non_null(rq.id);
+        assert_true(json_equal(rq.id, want));
+        json_decref(want);
+    }
+    json_decref(msg);
+}
+
+static void test_valid_request(void **state)
+{
+    (void)state;
+    json_t *msg = parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"read\","
+                        "\"params\":{\"handle\":\"h0.1\"}}");
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    assert_int_equal(netd_rpc_parse(msg, &rq, &why), NETD_OK);
+    assert_ptr_equal(rq.id, json_object_get(msg, "id"));
+    assert_ptr_equal(rq.params, json_object_get(msg, "params"));
+    assert_string_equal(rq.method, "read");
+    json_decref(msg);
+}
+
+static void test_notification_and_absent_params(void **state)
+{
+    (void)state;
+    json_t *msg = parse("{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}");
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    assert_int_equal(netd_rpc_parse(msg, &rq, &why), NETD_OK);
+    assert_null(rq.id);
+    assert_null(rq.params);
+    assert_string_equal(rq.method, "ping");
+    json_decref(msg);
+}
+
+static void test_not_an_object(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"[]", "\"ping\"", "42", "null", "true"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        expect_parse(texts[i], NETD_E_INVALID_REQUEST, NULL);
+}
+
+static void test_jsonrpc_member(void **state)
+{
+    (void)state;
+    expect_parse("{\"id\":1,\"method\":\"ping\"}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":2.0,\"id\":1,\"method\":\"ping\"}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":\"2.0 \",\"id\":1,\"method\":\"ping\"}", NETD_E_INVALID_REQUEST,
+                 "1");
+    expect_parse("{\"jsonrpc\":null,\"id\":\"x\",\"method\":\"ping\"}", NETD_E_INVALID_REQUEST,
+                 "\"x\"");
+}
+
+static void test_method_member(void **state)
+{
+    (void)state;
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":1}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":null}", NETD_E_INVALID_REQUEST, "1");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":[\"ping\"]}", NETD_E_INVALID_REQUEST,
+                 "1");
+}
+
+static void test_id_types(void **state)
+{
+    (void)state;
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"ping\"}", NETD_OK, "\"abc\"");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":-3,\"method\":\"ping\"}", NETD_OK, "-3");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", NETD_OK, "1.5");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", NETD_OK, "null");
+    /* An id that cannot be echoed is not carried into the error. */
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}", NETD_E_INVALID_REQUEST,
+                 NULL);
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", NETD_E_INVALID_REQUEST,
+                 NULL);
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"ping\"}", NETD_E_INVALID_REQUEST,
+                 NULL);
+}
+
+static void test_params_must_be_object(void **state)
+{
+    (void)state;
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":[]}", NETD_E_PARAMS,
+                 "2");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"read\",\"params\":[\"h0.1\",5]}",
+                 NETD_E_PARAMS, "2");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":\"x\"}",
+                 NETD_E_PARAMS, "2");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":3}", NETD_E_PARAMS,
+                 "2");
+    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{}}", NETD_OK, "2");
+}
+
+/* Parses a line netd wrote, checking it is one compact line. */
+static json_t *parse_line(char *line)
+{
+    assert_non_null(line);
+    assert_null(strchr(line, '\n'));
+    assert_null(strchr(line, '\r'));
+    json_t *v = parse(line);
+    free(line);
+    assert_string_equal(json_string_value(json_object_get(v, "jsonrpc")), "2.0");
+    return v;
+}
+
+static void test_result(void **state)
+{
+    (void)state;
+    json_t *id = json_string("req-1");
+    json_t *result = json_pack("{s:s}", "data", "two\nlines\r\tand \x01 control");
+    json_incref(result);
+    json_t *v = parse_line(netd_rpc_result(id, result));
+    /* The id was borrowed and the result stolen. */
+    assert_int_equal(id->refcount, 1);
+    assert_int_equal(result->refcount, 1);
+    assert_true(json_equal(json_object_get(v, "id"), id));
+    assert_true(json_equal(json_object_get(v, "result"), result));
+    assert_null(json_object_get(v, "error"));
+    json_decref(v);
+    json_decref(id);
+    json_decref(result);
+}
+
+static void test_result_null_id(void **state)
+{
+    (void)state;
+    json_t *v = parse_line(netd_rpc_result(NULL, json_object()));
+    assert_true(json_is_null(json_object_get(v, "id")));
+    assert_true(json_is_object(json_object_get(v, "result")));
+    json_decref(v);
+}
+
+/* A handler that could not build its result still gets an answer out. */
+static void test_result_missing_becomes_internal_error(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(4);
+    json_t *v = parse_line(netd_rpc_result(id, NULL));
+    assert_int_equal(json_integer_value(json_object_get(v, "id")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "error"), "code")),
+                     -32603);
+    json_decref(v);
+    json_decref(id);
+}
+
+static void test_error_with_data(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(9);
+    json_t *data = json_pack("{s:s}", "errno", "ECONNREFUSED");
+    json_t *v = parse_line(netd_rpc_error(id, NETD_E_OS, "connect: refused", data));
+    assert_int_equal(json_integer_value(json_object_get(v, "id")), 9);
+    assert_null(json_object_get(v, "result"));
+    json_t *err = json_object_get(v, "error");
+    assert_int_equal(json_integer_value(json_object_get(err, "code")), -32000);
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "connect: refused");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(err, "data"), "errno")),
+                        "ECONNREFUSED");
+    json_decref(v);
+    json_decref(id);
+}
+
+static void test_error_without_data_or_message(void **state)
+{
+    (void)state;
+    json_t *v = parse_line(netd_rpc_error(NULL, NETD_E_UNKNOWN_HANDLE, NULL, NULL));
+    assert_true(json_is_null(json_object_get(v, "id")));
+    json_t *err = json_object_get(v, "error");
+    assert_int_equal(json_integer_value(json_object_get(err, "code")), -32002);
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "unknown handle");
+    assert_null(json_object_get(err, "data"));
+    json_decref(v);
+}
+
+/* A message that is not UTF-8 cannot be a JSON string; the kind's name is
+ * sent instead of losing the answer. */
+static void test_error_message_not_utf8(void **state)
+{
+    (void)state;
+    json_t *v = parse_line(netd_rpc_error(NULL, NETD_E_RESOLVE, "bad \xff name", NULL));
+    json_t *err = json_object_get(v, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "resolve");
+    json_decref(v);
+}
+
+static void test_error_message_with_newline(void **state)
+{
+    (void)state;
+    json_t *v = parse_line(netd_rpc_error(NULL, NETD_E_INVALID_REQUEST, "line\none", NULL));
+    json_t *err = json_object_get(v, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "line\none");
+    json_decref(v);
+}
+
+static void test_notification(void **state)
+{
+    (void)state;
+    json_t *v = parse_line(netd_rpc_notification(
+        "accepted", json_pack("{s:s,s:s}", "listener", "h0.1", "handle", "h0.2")));
+    assert_null(json_object_get(v, "id"));
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "accepted");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "params"), "handle")),
+                        "h0.2");
+    json_decref(v);
+    v = parse_line(netd_rpc_notification("closed", NULL));
+    assert_true(json_is_object(json_object_get(v, "params")));
+    json_decref(v);
+}
+
+static void test_request(void **state)
+{
+    (void)state;
+    json_t *id = json_integer(12);
+    json_t *v = parse_line(netd_rpc_request(id, "ping", NULL));
+    assert_int_equal(json_integer_value(json_object_get(v, "id")), 12);
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "ping");
+    assert_int_equal(json_object_size(json_object_get(v, "params")), 0);
+    json_decref(v);
+    v = parse_line(netd_rpc_request(NULL, "keep", json_pack("{s:s}", "handle", "h1.2")));
+    assert_null(json_object_get(v, "id"));
+    json_decref(v);
+    json_decref(id);
+}
+
+/* What netd writes must itself pass netd's own request check. */
+static void test_request_parses_back(void **state)
+{
+    (void)state;
+    json_t *id = json_string("x");
+    char *line = netd_rpc_request(id, "status", json_pack("{s:s}", "handle", "h0.3"));
+    json_t *msg = parse(line);
+    free(line);
+    struct netd_rpc_req rq;
+    const char *why;
+    assert_int_equal(netd_rpc_parse(msg, &rq, &why), NETD_OK);
+    assert_string_equal(rq.method, "status");
+    assert_true(json_equal(rq.id, id));
+    json_decref(msg);
+    json_decref(id);
+}
+
+static void test_json_line(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("{s:[i,i],s:s}", "a", 1, 2, "b", "x\ny");
+    char *line = netd_json_line(v);
+    assert_string_equal(line, "{\"a\":[1,2],\"b\":\"x\\ny\"}");
+    free(line);
+    json_decref(v);
+    v = json_string("scalar");
+    line = netd_json_line(v);
+    assert_string_equal(line, "\"scalar\"");
+    free(line);
+    json_decref(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_request),
+        cmocka_unit_test(test_notification_and_absent_params),
+        cmocka_unit_test(test_not_an_object),
+        cmocka_unit_test(test_jsonrpc_member),
+        cmocka_unit_test(test_method_member),
+        cmocka_unit_test(test_id_types),
+        cmocka_unit_test(test_params_must_be_object),
+        cmocka_unit_test(test_result),
+        cmocka_unit_test(test_result_null_id),
+        cmocka_unit_test(test_result_missing_becomes_internal_error),
+        cmocka_unit_test(test_error_with_data),
+        cmocka_unit_test(test_error_without_data_or_message),
+        cmocka_unit_test(test_error_message_not_utf8),
+        cmocka_unit_test(test_error_message_with_newline),
+        cmocka_unit_test(test_notification),
+        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_request_parses_back),
+        cmocka_unit_test(test_json_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
