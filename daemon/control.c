@@ -21,6 +21,28 @@ struct batch {
     uint64_t id;
     size_t n, remaining;
     char **slots;
+    int fd;
+};
+
+struct fdmark {
+    struct fdmark *next;
+    uint64_t at; /* offset in the output stream where its answer starts */
+    int fd;
+};
+
+struct credit {
+    struct credit *next;
+    uint64_t at; /* paid once the output stream has been sent up to here */
+    int worker;
+    uint64_t seq;
+};
+
+struct notify_msg {
+    struct msg hdr;
+    uint64_t conn_id;
+    char *line;
+    int credit_worker;
+    uint64_t credit_seq;
 };
 
 struct adopt_msg {
@@ -89,17 +111,75 @@ void control_send(struct conn *c, char *line)
     }
     buf_append(&c->out, line, n);
     buf_append(&c->out, "\n", 1);
+    c->out_total += n + 1;
     free(line);
     mark_dirty(c);
+}
+
+/* An answer that carries a descriptor: it goes out with the answer's first
+ * byte, so the client can tell which answer it belongs to. */
+static void control_send_fd(struct conn *c, char *line, int fd)
+{
+    if (fd < 0 || c->closing || !line) {
+        if (fd >= 0)
+            close(fd);
+        control_send(c, line);
+        return;
+    }
+    struct fdmark *mk = calloc(1, sizeof *mk), **p = &c->marks;
+    mk->at = c->out_total;
+    mk->fd = fd;
+    while (*p)
+        p = &(*p)->next;
+    *p = mk;
+    control_send(c, line);
+}
+
+int control_take_fd(struct conn *c)
+{
+    if (c->n_in_fds == 0)
+        return -1;
+    int fd = c->in_fds[0];
+    memmove(c->in_fds, c->in_fds + 1, (size_t)--c->n_in_fds * sizeof(int));
+    return fd;
+}
+
+static ssize_t send_with_fd(struct conn *c, size_t n, int fd)
+{
+    struct iovec iov = {c->out.data + c->out.off, n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 }
 
 /* Writes what the kernel takes. Returns -1 when the connection is gone. */
 static int conn_write(struct conn *c)
 {
     while (buf_used(&c->out) > 0) {
-        ssize_t n = send(c->fd, c->out.data + c->out.off, buf_used(&c->out), MSG_NOSIGNAL);
+        size_t len = buf_used(&c->out);
+        struct fdmark *mk = c->marks;
+        if (mk && mk->at > c->out_sent && mk->at - c->out_sent < len)
+            len = (size_t)(mk->at - c->out_sent);
+        bool with_fd = mk && mk->at == c->out_sent;
+        ssize_t n = with_fd ? send_with_fd(c, len, mk->fd)
+                            : send(c->fd, c->out.data + c->out.off, len, MSG_NOSIGNAL);
         if (n > 0) {
+            if (with_fd) {
+                c->marks = mk->next;
+                close(mk->fd); /* the client has its own copy now */
+                free(mk);
+            }
             buf_consume(&c->out, (size_t)n);
+            c->out_sent += (uint64_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -123,8 +203,60 @@ static int conn_write(struct conn *c)
 
 /* After writing: resume a paused reader, or end a connection whose client
  * has finished sending and has every answer. */
+/* A notification's credit goes back to its listener only once the
+ * notification has left for the kernel: a client that does not read holds
+ * at most a window of them in netd's memory. */
+static void pay_credits(struct conn *c)
+{
+    while (c->credits && c->credits->at <= c->out_sent) {
+        struct credit *cr = c->credits;
+        c->credits = cr->next;
+        loop_credit(cr->worker, cr->seq);
+        free(cr);
+    }
+}
+
+static void on_notify(struct worker *w, struct msg *m)
+{
+    struct notify_msg *nm = (struct notify_msg *)m;
+    struct conn *c = idmap_get(&w->conns, nm->conn_id);
+    if (!c || c->closing) {
+        free(nm->line);
+        free(nm);
+        return;
+    }
+    control_send(c, nm->line);
+    if (nm->credit_seq) {
+        struct credit *cr = calloc(1, sizeof *cr), **p = &c->credits;
+        cr->at = c->out_total;
+        cr->worker = nm->credit_worker;
+        cr->seq = nm->credit_seq;
+        while (*p)
+            p = &(*p)->next;
+        *p = cr;
+    }
+    free(nm);
+}
+
+void control_notify(int worker, uint64_t conn_id, char *line, int credit_worker,
+                    uint64_t credit_seq)
+{
+    struct notify_msg *m = calloc(1, sizeof *m);
+    m->hdr.fn = on_notify;
+    m->conn_id = conn_id;
+    m->line = line;
+    m->credit_worker = credit_worker;
+    m->credit_seq = credit_seq;
+    struct worker *self = worker_self();
+    if (self && self->index == worker)
+        on_notify(self, &m->hdr);
+    else
+        worker_post(worker, &m->hdr);
+}
+
 static void conn_after_write(struct conn *c)
 {
+    pay_credits(c);
     if (c->paused && buf_used(&c->out) <= netd_cfg.out_low) {
         c->paused = false;
         conn_process(c);
@@ -198,20 +330,25 @@ static void batch_finish(struct conn *c, struct batch *b, struct batch **link)
         free(b->slots[i]);
     }
     buf_append(&out, "]", 2); /* the NUL too */
-    if (!first)
-        control_send(c, (char *)out.data);
-    else
+    if (!first) {
+        control_send_fd(c, (char *)out.data, b->fd);
+    } else {
         buf_free(&out);
+        if (b->fd >= 0)
+            close(b->fd);
+    }
     free(b->slots);
     free(b);
 }
 
 void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot,
-                          char *line)
+                          char *line, int fd)
 {
     struct conn *c = idmap_get(&w->conns, conn_id);
     if (!c || c->closing) {
         free(line);
+        if (fd >= 0)
+            close(fd);
         return;
     }
     c->inflight--;
@@ -223,10 +360,12 @@ void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id,
             return;
         }
         b->slots[slot] = line;
+        if (fd >= 0)
+            b->fd = fd; /* travels with the batch's answer */
         if (--b->remaining == 0)
             batch_finish(c, b, link);
     } else {
-        control_send(c, line);
+        control_send_fd(c, line, fd);
     }
     mark_dirty(c); /* also re-checks the end of a half-closed client */
 }
@@ -241,6 +380,7 @@ static void conn_batch(struct conn *c, json_t *arr)
     struct batch *b = calloc(1, sizeof *b);
     b->slots = calloc(n, sizeof *b->slots);
     b->id = ++c->next_batch;
+    b->fd = -1;
     b->n = n;
     b->remaining = n + 1; /* held open until every element is dispatched */
     b->next = c->batches;
@@ -305,11 +445,39 @@ static void conn_process(struct conn *c)
     }
 }
 
+/* Descriptors sent with requests wait for the `assign` that takes them; a
+ * client that sends more than the queue holds loses the extra ones. */
+static void conn_take_fds(struct conn *c, struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (c->n_in_fds < (int)(sizeof c->in_fds / sizeof *c->in_fds))
+                c->in_fds[c->n_in_fds++] = fd;
+            else
+                close(fd);
+        }
+    }
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct conn *c = io->data;
     char chunk[65536];
-    ssize_t n = recv(c->fd, chunk, sizeof chunk, 0);
+    union {
+        char buf[CMSG_SPACE(16 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {chunk, sizeof chunk};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n > 0)
+        conn_take_fds(c, &mh);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -396,8 +564,23 @@ static void conn_close(struct conn *c)
         c->batches = b->next;
         for (size_t i = 0; i < b->n; i++)
             free(b->slots[i]);
+        if (b->fd >= 0)
+            close(b->fd);
         free(b->slots);
         free(b);
+    }
+    while (c->marks) {
+        struct fdmark *mk = c->marks;
+        c->marks = mk->next;
+        close(mk->fd);
+        free(mk);
+    }
+    while (c->n_in_fds > 0)
+        close(c->in_fds[--c->n_in_fds]);
+    while (c->credits) {
+        struct credit *cr = c->credits;
+        c->credits = cr->next;
+        free(cr);
     }
     /* Freed in control_reap, after the callback that closed it returns. */
     c->next_grave = c->w->conn_graveyard;

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netd.h"
 #include "rpc.h"
@@ -64,6 +65,7 @@ struct reply_msg {
     uint64_t conn_id, batch_id;
     size_t slot;
     char *line;
+    int fd;
 };
 
 static void on_req(struct worker *w, struct msg *m)
@@ -76,7 +78,7 @@ static void on_req(struct worker *w, struct msg *m)
 static void on_reply(struct worker *w, struct msg *m)
 {
     struct reply_msg *rm = (struct reply_msg *)m;
-    dispatch_reply_local(w, rm->conn_id, rm->batch_id, rm->slot, rm->line);
+    dispatch_reply_local(w, rm->conn_id, rm->batch_id, rm->slot, rm->line, rm->fd);
     free(rm);
 }
 
@@ -84,14 +86,23 @@ static void on_reply(struct worker *w, struct msg *m)
 void dispatch_reply(struct req *r, char *line);
 void dispatch_reply(struct req *r, char *line)
 {
+    /* A descriptor for the caller (release) leaves with the answer. */
+    int fd = r->pass_fd;
+    r->pass_fd = -1;
+    if (fd >= 0 && !line) {
+        close(fd);
+        fd = -1;
+    }
     struct worker *self = worker_self();
     if (self && self->index == r->conn_worker) {
-        dispatch_reply_local(self, r->conn_id, r->batch_id, r->batch_slot, line);
+        dispatch_reply_local(self, r->conn_id, r->batch_id, r->batch_slot, line, fd);
         return;
     }
     struct reply_msg *m = malloc(sizeof *m);
     if (!m) {
         free(line);
+        if (fd >= 0)
+            close(fd);
         return;
     }
     m->hdr.fn = on_reply;
@@ -99,6 +110,7 @@ void dispatch_reply(struct req *r, char *line)
     m->batch_id = r->batch_id;
     m->slot = r->batch_slot;
     m->line = line;
+    m->fd = fd;
     worker_post(r->conn_worker, &m->hdr);
 }
 
@@ -119,7 +131,7 @@ static void early_error(struct conn *c, json_t *id, bool notification, uint64_t 
     char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
     if (notification)
         json_decref(data);
-    dispatch_reply_local(c->w, c->id, batch_id, slot, line);
+    dispatch_reply_local(c->w, c->id, batch_id, slot, line, -1);
 }
 
 static int route_target(struct conn *c, struct req *r)
@@ -189,6 +201,7 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->params = rq.params ? json_deep_copy(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
+    r->pass_fd = strcmp(m->name, "assign") == 0 ? control_take_fd(c) : -1;
     json_decref(msg);
 
     int target = route_target(c, r);

@@ -90,27 +90,45 @@ int handle_parse(const char *name, int *worker, uint64_t *seq)
     return *seq ? 0 : -1;
 }
 
-struct handle *handle_new(struct worker *w, struct req *r, enum hkind kind)
+struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
+                             bool kept, enum hkind kind)
 {
-    if (!quota_take(r->uid)) {
-        req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_handles"),
-                 "uid %u holds %zu handles already (netd --max-handles); close some first",
-                 (unsigned)r->uid, netd_cfg.max_handles);
+    if (!quota_take(uid))
+        return NULL;
+    struct handle *h = calloc(1, sizeof *h);
+    if (!h || idmap_put(&w->handles, w->next_seq, h) < 0) {
+        free(h);
+        quota_release(uid);
         return NULL;
     }
-    struct handle *h = calloc(1, sizeof *h);
     h->seq = w->next_seq++;
     snprintf(h->name, sizeof h->name, "h%d.%llx", w->index, (unsigned long long)h->seq);
     h->w = w;
     h->kind = kind;
     h->state = HS_WAITING;
-    h->owner_conn = r->conn_id;
-    h->uid = r->uid;
-    h->kept = param_bool(r, "keep", false);
+    h->owner_conn = conn_id;
+    h->notify_worker = conn_worker;
+    h->uid = uid;
+    h->kept = kept;
     h->fd = -1;
     h->type = SOCK_STREAM;
-    idmap_put(&w->handles, h->seq, h);
     stat_add(&w->stats.handles[kind], 1);
+    return h;
+}
+
+void handle_fail_quota(struct req *r)
+{
+    req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_handles"),
+             "uid %u holds %zu handles already (netd --max-handles); close some first",
+             (unsigned)r->uid, netd_cfg.max_handles);
+}
+
+struct handle *handle_new(struct worker *w, struct req *r, enum hkind kind)
+{
+    struct handle *h =
+        handle_create(w, r->conn_id, r->conn_worker, r->uid, param_bool(r, "keep", false), kind);
+    if (!h)
+        handle_fail_quota(r);
     return h;
 }
 
@@ -169,6 +187,8 @@ void handle_close(struct handle *h, const char *why)
     struct reqlist *lists[] = {&h->connectors, &h->readers, &h->acceptors, &h->waiters};
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
         reqlist_abort(lists[i], why);
+    if (h->kind == HK_LISTENER)
+        loop_listener_closed(h);
     if (h->kind == HK_STREAM || h->kind == HK_DATAGRAM)
         stream_close(h);
     ev_io_stop(h->w->loop, &h->rio);
@@ -225,6 +245,9 @@ void handles_conn_gone(struct worker *w, uint64_t conn_id)
         reqlist_drop_conn(&h->acceptors, conn_id);
         reqlist_drop_conn(&h->connectors, conn_id);
         reqlist_drop_conn(&h->waiters, conn_id);
+        reqlist_drop_conn(&h->loopers, conn_id);
+        if (h->kind == HK_LISTENER)
+            loop_conn_gone(h, conn_id);
     }
 }
 

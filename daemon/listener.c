@@ -18,7 +18,8 @@
 
 void listener_update(struct handle *h)
 {
-    bool want = (h->acceptors.count > 0 || h->waiters.count > 0) && !ev_is_active(&h->retry);
+    bool want = (h->acceptors.count > 0 || h->waiters.count > 0 || loop_can_accept(h)) &&
+                !ev_is_active(&h->retry);
     if (want && !ev_is_active(&h->rio))
         ev_io_start(h->w->loop, &h->rio);
     else if (!want && ev_is_active(&h->rio))
@@ -48,10 +49,14 @@ static void give(struct handle *l, int fd)
 static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *l = io->data;
-    while (l->acceptors.count > 0) {
+    while (l->acceptors.count > 0 || loop_can_accept(l)) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            give(l, fd);
+            /* A waiting `accept` goes before the loop. */
+            if (l->acceptors.count > 0)
+                give(l, fd);
+            else
+                loop_accepted(l, fd);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)

@@ -168,7 +168,23 @@ struct conn {
     struct conn *next_grave;
     struct batch *batches; /* batches still collecting answers */
     uint64_t next_batch;
+    /* Descriptors: going out with an answer (at an offset of the output
+     * stream), and come in with requests (taken by `assign`). */
+    uint64_t out_total, out_sent;
+    struct fdmark *marks;
+    int in_fds[16];
+    int n_in_fds;
+    /* Credits owed to accept loops for notifications still queued here. */
+    struct credit *credits;
 };
+
+/** Sends notification @line (taken) to connection @conn_id on worker @worker;
+ * when @credit_seq is not 0, the listener @credit_seq on worker @credit_worker
+ * gets a credit back once the client has caught up. Any thread. */
+void control_notify(int worker, uint64_t conn_id, char *line, int credit_worker,
+                    uint64_t credit_seq);
+/** Gives listener @seq on @worker back one notification credit (loop.c). */
+void loop_credit(int worker, uint64_t seq);
 
 /** Message to a worker: adopt control connection @fd. */
 void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid);
@@ -219,6 +235,7 @@ struct req {
     int wait_for; /* the `wait` condition */
     bool keep;
     size_t written; /* write: bytes the kernel took */
+    int pass_fd;    /* a descriptor travelling with the request or its answer, or -1 */
 };
 
 /** The request queue of one kind on a handle (FIFO). */
@@ -262,7 +279,9 @@ json_t *param(const struct req *r, const char *name);
 
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot);
 void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot,
-                          char *line);
+                          char *line, int fd);
+/** Takes the oldest descriptor that came with @c's requests, or -1. */
+int control_take_fd(struct conn *c);
 
 /* ---- handles (handle.c) ---- */
 
@@ -315,14 +334,23 @@ struct handle {
     enum hkind kind;
     enum hstate state;
     uint64_t owner_conn;
+    int notify_worker; /* the worker of owner_conn, for notifications */
     uid_t uid;
     bool kept;
+    bool looped;      /* accepted by an accept loop */
+    bool closed_told; /* a `closed` notification went out */
     int fd;
     int type; /* SOCK_STREAM / SOCK_DGRAM */
     ev_io rio, wio;
     ev_timer retry; /* listener: accept paused after EMFILE */
 
-    struct reqlist readers, writers, acceptors, connectors, waiters;
+    struct reqlist readers, writers, acceptors, connectors, waiters, loopers;
+
+    /* listeners with an accept loop (loop.c) */
+    bool looping;
+    uint64_t loop_conn;
+    int loop_worker;
+    unsigned loop_unacked;
 
     /* failure (state HS_FAILURE) */
     enum netd_err fail_kind;
@@ -354,6 +382,12 @@ struct handle {
     struct handle *next_grave;
 };
 
+/** Creates a handle of @kind on @w owned by connection @conn_id (or by @uid when @kept).
+ * NULL: the uid is at --max-handles. */
+struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
+                             bool kept, enum hkind kind);
+/** Answers @r with the max_handles `limit` error. */
+void handle_fail_quota(struct req *r);
 /** Creates a handle of @kind on @w for the caller of @r (keep from its params). NULL: @r failed
  * (limit). */
 struct handle *handle_new(struct worker *w, struct req *r, enum hkind kind);
@@ -428,6 +462,15 @@ void m_status(struct worker *w, struct req *r);
 void m_wait(struct worker *w, struct req *r);
 void m_keep(struct worker *w, struct req *r);
 void m_handles(struct worker *w, struct req *r);
+
+/* loop.c */
+bool loop_can_accept(const struct handle *l);
+void loop_accepted(struct handle *l, int fd);
+void loop_notify_closed(struct handle *h, const char *reason);
+void loop_server_ready(struct handle *l, struct req *r);
+void loop_listener_closed(struct handle *l);
+void loop_conn_gone(struct handle *l, uint64_t conn_id);
+void m_accept_loop(struct worker *w, struct req *r);
 
 /* stream.c internals used by listener.c and connect.c */
 void listener_update(struct handle *h);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netd.h"
 #include "rpc.h"
@@ -38,6 +39,8 @@ void reqlist_remove(struct reqlist *l, struct req *r)
 
 void req_free(struct req *r)
 {
+    if (r->pass_fd >= 0)
+        close(r->pass_fd);
     json_decref(r->id);
     json_decref(r->params);
     free(r);
