@@ -339,6 +339,16 @@ const char *h_str_at(const json_t *obj, const char *key, const char *file, int l
     return json_string_value(v);
 }
 
+void h_expect_str_at(const json_t *obj, const char *key, const char *want, const char *file,
+                     int line)
+{
+    if (strcmp(h_str_at(obj, key, file, line), want) != 0) {
+        char what[160];
+        snprintf(what, sizeof what, "expected \"%s\": \"%s\" in ", key, want);
+        fail_with_json(file, line, what, obj);
+    }
+}
+
 long long h_int_at(const json_t *obj, const char *key, const char *file, int line)
 {
     const json_t *v = json_object_get(obj, key);

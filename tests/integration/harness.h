@@ -113,6 +113,11 @@ long long h_send_at(netd_client *c, const char *method, json_t *params, const ch
 #define h_str(obj, key) h_str_at((obj), (key), __FILE__, __LINE__)
 const char *h_str_at(const json_t *obj, const char *key, const char *file, int line);
 
+/** Expects string member @key of @obj to equal @want; shows the whole object otherwise. */
+#define h_expect_str(obj, key, want) h_expect_str_at((obj), (key), (want), __FILE__, __LINE__)
+void h_expect_str_at(const json_t *obj, const char *key, const char *want, const char *file,
+                     int line);
+
 /** The integer member @key of @obj; fails the test when it is missing. */
 #define h_int(obj, key) h_int_at((obj), (key), __FILE__, __LINE__)
 long long h_int_at(const json_t *obj, const char *key, const char *file, int line);

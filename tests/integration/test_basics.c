@@ -89,17 +89,17 @@ static void test_stats(void **state)
 /* Checks a status object of a connected stream. */
 static void check_stream_status(const json_t *st, const char *handle, int kept)
 {
-    assert_string_equal(h_str(st, "handle"), handle);
-    assert_string_equal(h_str(st, "kind"), "stream");
-    assert_string_equal(h_str(st, "state"), "success");
+    h_expect_str(st, "handle", handle);
+    h_expect_str(st, "kind", "stream");
+    h_expect_str(st, "state", "success");
     assert_true(h_int(st, "readable") >= 0);
     assert_true(h_int(st, "pending") >= 0);
     assert_true(h_int(st, "bytes_in") >= 0);
     assert_true(h_int(st, "bytes_out") >= 0);
     assert_true(json_is_boolean(json_object_get(st, "kept")));
     assert_int_equal(json_is_true(json_object_get(st, "kept")), kept);
-    assert_string_equal(h_str(json_object_get(st, "local"), "family"), "inet");
-    assert_string_equal(h_str(json_object_get(st, "remote"), "host"), "127.0.0.1");
+    h_expect_str(json_object_get(st, "local"), "family", "inet");
+    h_expect_str(json_object_get(st, "remote"), "host", "127.0.0.1");
 }
 
 static void test_handles_and_status(void **state)
