@@ -60,7 +60,7 @@ static void print_value(const char *key, const json_t *v)
     } else if (json_is_string(v)) {
         printf("%s\n", json_string_value(v));
     } else {
-        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(6));
         printf("%s\n", s ? s : "?");
         free(s);
     }

@@ -59,6 +59,7 @@ struct netd_client {
     int fd;
     long long last_id;
     bool eof;   /* netd closed its side; what is queued can still be taken */
+    int bad;    /* errno (EPROTO, ENOMEM) of lines lost since it was last reported */
     int broken; /* errno of a write that failed inside a line: framing is lost */
     struct netd_line lb;
     char *chunk; /* CLIENT_CHUNK bytes */
@@ -271,17 +272,16 @@ static int client_line(netd_client *c, const char *line, size_t len)
 /*
  * Feeds one chunk to the splitter and queues its complete lines, then gives
  * the chunk's descriptors to the right line (see the top of this file).
- * Returns 0, or -1 with errno EPROTO when a line was not JSON or too long
- * (the other lines are queued all the same) or ENOMEM.
+ * A line that cannot be queued (not JSON, too long) is noted in c->bad, to
+ * be reported once the messages that arrived with it have been taken.
  */
-static int client_chunk(netd_client *c, const char *data, size_t n, int *fds, size_t nfds)
+static void client_chunk(netd_client *c, const char *data, size_t n, int *fds, size_t nfds)
 {
-    int bad = 0;
     c->last_in_chunk = NULL;
     if (netd_line_feed(&c->lb, data, n) != 0) {
         close_fds(fds, nfds);
-        errno = ENOMEM;
-        return -1;
+        c->bad = ENOMEM;
+        return;
     }
     for (;;) {
         char *line;
@@ -292,7 +292,7 @@ static int client_chunk(netd_client *c, const char *data, size_t n, int *fds, si
         if (rc == NETD_LINE_OK && client_line(c, line, len) == 0)
             continue;
         client_drop_line(c);
-        bad = rc == NETD_LINE_NOMEM ? ENOMEM : EPROTO;
+        c->bad = rc == NETD_LINE_NOMEM ? ENOMEM : EPROTO;
     }
     if (netd_line_buffered(&c->lb) > 0)
         fds_append(&c->carry_fds, &c->ncarry, fds, nfds);
@@ -300,11 +300,6 @@ static int client_chunk(netd_client *c, const char *data, size_t n, int *fds, si
         fds_append(&c->last_in_chunk->fds, &c->last_in_chunk->nfds, fds, nfds);
     else
         close_fds(fds, nfds); /* they came with a line that could not be parsed */
-    if (bad) {
-        errno = bad;
-        return -1;
-    }
-    return 0;
 }
 
 /* Collects the descriptors of a received message into @fds; returns how many. */
@@ -324,8 +319,8 @@ static size_t cmsg_fds(struct msghdr *mh, int *fds)
 /*
  * Waits until netd's socket is readable or @d passes, reads one chunk and
  * queues what it completes. Returns 0, or -1 with errno: ETIMEDOUT,
- * ECONNRESET once netd has closed the connection, EPROTO, or another
- * errno of poll()/recvmsg().
+ * ECONNRESET once netd has closed the connection, or another errno of
+ * poll()/recvmsg().
  */
 static int client_pump(netd_client *c, const struct deadline *d)
 {
@@ -361,10 +356,17 @@ static int client_pump(netd_client *c, const struct deadline *d)
         errno = ECONNRESET;
         return -1;
     }
-    return client_chunk(c, c->chunk, (size_t)n, fds, nfds);
+    client_chunk(c, c->chunk, (size_t)n, fds, nfds);
+    return 0;
 }
 
-/* Takes the first queued message @match accepts, reading more until @timeout_ms passes. */
+/*
+ * Takes the first queued message @match accepts, reading more until
+ * @timeout_ms passes. A line that could not be understood fails one call
+ * with EPROTO, but only when nothing queued matches: the bad line might
+ * have been the answer the caller waits for, which would otherwise never
+ * come, while messages that did arrive are not held back by it.
+ */
 static struct entry *client_take(netd_client *c, bool (*match)(const struct entry *, long long),
                                  long long id, int timeout_ms)
 {
@@ -374,6 +376,11 @@ static struct entry *client_take(netd_client *c, bool (*match)(const struct entr
         struct entry *e = queue_take(c, match, id);
         if (e)
             return e;
+        if (c->bad) {
+            errno = c->bad;
+            c->bad = 0;
+            return NULL;
+        }
         if (client_pump(c, &d) < 0)
             return NULL;
     }
@@ -417,7 +424,7 @@ static int client_wait_writable(netd_client *c)
         struct deadline now;
         deadline_init(&now, 0);
         int rc = client_pump(c, &now);
-        if (rc < 0 && errno != ETIMEDOUT && errno != EPROTO && errno != ECONNRESET)
+        if (rc < 0 && errno != ETIMEDOUT && errno != ECONNRESET)
             return -1;
     }
     return 0;
