@@ -113,12 +113,15 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
     case NETD_E_TIMEOUT:
         return "nothing happened in time; try a longer --timeout";
     case NETD_E_UNKNOWN_HANDLE:
-        return "it was closed, or belonged to a connection that ended without keeping it; "
-               "`netctl ls` lists your handles";
+        snprintf(buf, len,
+                 "%s%s was closed, or its connection ended without keeping it; `netctl ls` "
+                 "lists yours",
+                 n->target[0] ? "" : "the handle", n->target);
+        return buf;
     case NETD_E_WRONG_KIND:
         return "`netctl status H` shows what kind of handle it is";
     case NETD_E_ABORTED:
-        return "the handle was closed or cancelled while the call waited";
+        return "the call was cut short: the handle was closed or cancelled, or netd is stopping";
     case NETD_E_DENIED:
         return "netd does not serve this user; see its allow options";
     case NETD_E_LIMIT:

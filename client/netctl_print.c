@@ -175,7 +175,9 @@ void progress_show(struct progress *p, uint64_t in, uint64_t out, bool force)
     char a[32], b[32];
     human_bytes(in, a, sizeof a);
     human_bytes(out, b, sizeof b);
-    fprintf(stderr, "\r\033[Knetctl: %s received, %s sent", a, b);
+    fprintf(stderr, "\r\033[Knetctl: %s received", a);
+    if (out > 0)
+        fprintf(stderr, ", %s sent", b);
 }
 
 void progress_end(struct progress *p)
