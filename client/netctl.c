@@ -334,8 +334,10 @@ int main(int argc, char **argv)
     rc = parse_args(&n, argc - first - 1, argv + first + 1, &a);
     /* Commands whose first argument is a handle name it in error hints. */
     const char *u = n.cmd->usage;
-    if (rc == 0 && u[0] == 'H' && (u[1] == ' ' || u[1] == '\0'))
+    if (rc == 0 && u[0] == 'H' && (u[1] == ' ' || u[1] == '\0')) {
         snprintf(n.target, sizeof n.target, "%s", a.argv[0]);
+        n.target_is_handle = true;
+    }
     if (rc == 0)
         rc = n.cmd->run(&n, &a);
     args_free(&a);

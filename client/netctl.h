@@ -25,7 +25,8 @@ struct netctl {
     bool json;           /* --json: print result JSON as netd sent it */
     int timeout_ms;      /* --timeout: longest wait for one answer; -1 none */
     const struct command *cmd;
-    char target[300]; /* what the command talks to ("127.0.0.1:8080"), for hints */
+    char target[300];      /* what the command talks to ("127.0.0.1:8080"), for hints */
+    bool target_is_handle; /* target is a handle name, not an address */
 };
 
 /* A command's arguments after its options were taken out. */

@@ -80,7 +80,7 @@ int netctl_lost(struct netctl *n, const char *method, int err)
 /* What to try after an "os" error, by errno name. */
 static const char *os_hint(const struct netctl *n, const char *errname, char *buf, size_t len)
 {
-    const char *t = n->target[0] ? n->target : "the address";
+    const char *t = n->target[0] && !n->target_is_handle ? n->target : "the address";
     if (strcmp(errname, "ECONNREFUSED") == 0)
         snprintf(buf, len, "is anything listening on %s?", t);
     else if (strcmp(errname, "EADDRINUSE") == 0)
@@ -116,7 +116,7 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
         snprintf(buf, len,
                  "%s%s was closed, or its connection ended without keeping it; `netctl ls` "
                  "lists yours",
-                 n->target[0] ? "" : "the handle", n->target);
+                 n->target_is_handle ? "" : "the handle", n->target_is_handle ? n->target : "");
         return buf;
     case NETD_E_WRONG_KIND:
         return "`netctl status H` shows what kind of handle it is";
@@ -127,7 +127,10 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
     case NETD_E_LIMIT:
         return "close handles you no longer need (`netctl ls`) or raise netd's limit";
     case NETD_E_RESOLVE:
-        snprintf(buf, len, "check the host name%s%s", n->target[0] ? " in " : "", n->target);
+        if (n->target[0] && !n->target_is_handle)
+            snprintf(buf, len, "check the host name in %s", n->target);
+        else
+            snprintf(buf, len, "check the host name");
         return buf;
     case NETD_E_PARAMS:
         snprintf(buf, len, "`netctl help %s` shows the arguments", cmd);

@@ -340,15 +340,32 @@ int cmd_status(struct netctl *n, const struct args *a)
     return call_and_print(n, "status", handle_params(a->argv[0]), print_fields);
 }
 
+/*
+ * A handle that failed answers `wait` with its status at once; unless the
+ * caller waited for "error", that is a failure of what it waited for, so
+ * `netctl wait H connected && ...` does not go on with a dead handle.
+ */
 int cmd_wait(struct netctl *n, const struct args *a)
 {
     json_t *p = json_pack("{s:s,s:s}", "handle", a->argv[0], "for", a->argv[1]);
     int rc = add_timeout_opt(n, a, p);
+    json_t *res = NULL;
     if (rc) {
         json_decref(p);
         return rc;
     }
-    return call_and_print(n, "wait", p, print_fields);
+    rc = netctl_call(n, "wait", p, &res);
+    if (rc)
+        return rc;
+    if (n->json)
+        print_json(res);
+    else
+        print_fields(res);
+    const char *state = json_string_value(json_object_get(res, "state"));
+    if (state && strcmp(state, "failure") == 0 && strcmp(a->argv[1], "error") != 0)
+        rc = netctl_report(n, "wait", json_object_get(res, "error"));
+    json_decref(res);
+    return rc;
 }
 
 static void print_ls(const json_t *res)
