@@ -46,6 +46,9 @@ int netd_client_fd(const netd_client *c);
 /**
  * Sends a request and returns its id (> 0), or -1 with errno set.
  * Steals @params (NULL sends {}). The id is chosen by the client.
+ * Blocks until the whole line is written; answers that arrive meanwhile are
+ * read into the queue, so a writer never deadlocks against netd pausing a
+ * client whose answers pile up. Never raises SIGPIPE (EPIPE instead).
  */
 long long netd_client_send(netd_client *c, const char *method, json_t *params);
 
@@ -67,6 +70,10 @@ int netd_client_send_raw(netd_client *c, const void *data, size_t n);
  * JSON-RPC error object (new reference), or -1 with errno set: ETIMEDOUT,
  * ECONNRESET when netd closed the connection, EPROTO for an unparseable line.
  * Either out-pointer may be NULL when the caller does not want it.
+ * An unparseable (or over-long: 256 MiB) line is reported once, by the
+ * first wait or next call that finds nothing it wants in the queue; the
+ * connection stays usable. The @timeout_ms of 0 reads only what is there.
+ * Messages for other ids that arrive meanwhile stay queued.
  */
 int netd_client_wait(netd_client *c, long long id, int timeout_ms, json_t **result, json_t **error);
 
