@@ -21,7 +21,8 @@ static int cmd_help(struct netctl *n, const struct args *a);
 /* clang-format off */
 const struct command netctl_commands[] = {
     {"call", "METHOD [JSON]", 1, 2, "", cmd_call,
-     "call any method with a JSON params object (default {}); prints the result"},
+     "call any method with a JSON params object (default {}); prints the result;\n"
+     "      handles it creates are kept unless the params say \"keep\": false"},
     {"ping", "", 0, 0, "", cmd_ping, "check that netd answers"},
     {"resolve", "HOST [PORT] [--all] [--datagram]", 1, 2, "all,datagram", cmd_resolve,
      "resolve into address handles (kept); prints handle, family, host, port"},
@@ -102,7 +103,7 @@ static int cmd_help(struct netctl *n, const struct args *a)
     if (!c)
         return usage_error(n, "no command \"%s\"; `netctl help` lists them", a->argv[0]);
     print_command_usage(stdout, c);
-    printf("  %s\n", c->help);
+    printf("      %s\n", c->help);
     return EXIT_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "methods.h"
 #include "netctl.h"
 
 /* Calls @method and prints the result as JSON (--json) or with @human. */
@@ -46,6 +47,10 @@ static void print_pretty(const json_t *res)
     putchar('\n');
 }
 
+/*
+ * Like every other command, `call` keeps the handles it creates: it adds
+ * "keep": true for methods that take it, unless the params say otherwise.
+ */
 int cmd_call(struct netctl *n, const struct args *a)
 {
     json_t *params = NULL;
@@ -55,6 +60,13 @@ int cmd_call(struct netctl *n, const struct args *a)
         if (!params)
             return usage_error(n, "params are not JSON: %s (at character %d)", err.text,
                                err.position);
+    }
+    const struct netd_method *m = netd_method_find(a->argv[0]);
+    if (m && netd_param_find(m, "keep") && (!params || json_is_object(params))) {
+        if (!params)
+            params = json_object();
+        if (!json_object_get(params, "keep"))
+            json_object_set_new(params, "keep", json_true());
     }
     return call_and_print(n, a->argv[0], params, print_pretty);
 }
