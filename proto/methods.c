@@ -1,0 +1,272 @@
+/*
+ * methods.c - the method table and the parameter checks every request
+ * passes before it reaches a handler. Handlers may therefore read their
+ * parameters without re-checking types or ranges; what they still check is
+ * meaning (for example that an address has host and port, or path).
+ */
+#include "methods.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* JSON numbers are exact up to 2^53; larger byte counts make no sense. */
+#define NBYTES_MAX 9007199254740992LL
+
+static const char *const socket_types[] = {"stream", "datagram", NULL};
+static const char *const families[] = {"inet", "inet6", NULL};
+static const char *const encodings[] = {"base64", "utf8", "hex", NULL};
+static const char *const shutdown_modes[] = {"r", "w", "rw", "wr", NULL};
+static const char *const wait_events[] = {"resolved", "connected", "readable", "writable",
+                                          "drained",  "error",     NULL};
+
+/* Shorthands that keep each table row on one line. */
+/* clang-format off */
+#define REQ NETD_PF_REQUIRED
+#define P_STR(n) {.name = (n), .type = NETD_P_STRING}
+#define P_BOOL(n) {.name = (n), .type = NETD_P_BOOL}
+#define P_PORT(n) {.name = (n), .type = NETD_P_PORT}
+#define P_ENUM(n, c, f) {.name = (n), .type = NETD_P_ENUM, .flags = (f), .choices = (c)}
+#define P_HANDLE(f) {.name = "handle", .type = NETD_P_HANDLE, .flags = (f)}
+#define P_TIMEOUT {.name = "timeout", .type = NETD_P_TIMEOUT}
+#define P_KEEP P_BOOL("keep")
+#define P_ENCODING P_ENUM("encoding", encodings, 0)
+#define P_END {.name = NULL}
+
+static const struct netd_param p_none[] = {P_END};
+static const struct netd_param p_handle[] = {P_HANDLE(REQ), P_END};
+
+static const struct netd_param p_address[] = {
+    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_ENUM("type", socket_types, 0), P_ENUM("family", families, 0),
+    P_BOOL("multi"), P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+
+static const struct netd_param p_connect[] = {
+    P_STR("host"), P_PORT("port"), P_STR("path"),
+    {.name = "address", .type = NETD_P_HANDLE},
+    P_ENUM("type", socket_types, 0), P_STR("bindhost"), P_PORT("bindport"),
+    P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+
+static const struct netd_param p_listen[] = {
+    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_ENUM("type", socket_types, 0),
+    {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), P_KEEP, P_END};
+
+static const struct netd_param p_accept[] = {P_HANDLE(REQ), P_TIMEOUT, P_KEEP, P_END};
+
+static const struct netd_param p_read[] = {
+    P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES, .flags = REQ | NETD_PF_ALL},
+    P_TIMEOUT, P_ENCODING, P_END};
+
+static const struct netd_param p_chunk[] = {
+    P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES, .flags = REQ},
+    P_TIMEOUT, P_ENCODING, P_END};
+
+static const struct netd_param p_write[] = {
+    P_HANDLE(REQ), {.name = "data", .type = NETD_P_STRING, .flags = REQ},
+    P_ENCODING, P_TIMEOUT, P_BOOL("partial"), P_END};
+
+static const struct netd_param p_shutdown[] = {
+    P_HANDLE(REQ), P_ENUM("mode", shutdown_modes, 0), P_END};
+
+static const struct netd_param p_wait[] = {
+    P_HANDLE(REQ), P_ENUM("for", wait_events, REQ), P_TIMEOUT, P_END};
+
+#define M(id, name, params, summary) [id] = {name, id, params, summary}
+
+const struct netd_method netd_methods[NETD_M__COUNT] = {
+    M(NETD_M_PING, "ping", p_none, "Check that netd answers."),
+    M(NETD_M_DISCOVER, "rpc.discover", p_none, "Return this protocol's OpenRPC document."),
+    M(NETD_M_ADDRESS, "address", p_address,
+      "Resolve a host and port, or a unix path, into an address handle."),
+    M(NETD_M_ADDRESS_UNPACK, "address-unpack", p_handle,
+      "Show the address an address handle holds."),
+    M(NETD_M_CONNECT, "connect", p_connect, "Open a stream or datagram connection."),
+    M(NETD_M_LISTEN, "listen", p_listen, "Open a listening (or bound datagram) socket."),
+    M(NETD_M_ACCEPT, "accept", p_accept, "Wait for and accept one connection on a listener."),
+    M(NETD_M_READ, "read", p_read, "Read up to nbytes (or everything until end of stream)."),
+    M(NETD_M_CHUNK, "chunk", p_chunk, "Read exactly nbytes unless the stream ends first."),
+    M(NETD_M_WRITE, "write", p_write, "Write data to a stream or connected datagram socket."),
+    M(NETD_M_PENDING, "pending", p_handle,
+      "Bytes accepted by netd but not yet handed to the kernel."),
+    M(NETD_M_FLUSH, "flush", p_handle, "Send buffered bytes now."),
+    M(NETD_M_SHUTDOWN, "shutdown", p_shutdown, "Shut down the reading and/or writing side."),
+    M(NETD_M_CLOSE, "close", p_handle, "Close a handle; calls waiting on it are aborted."),
+    M(NETD_M_CANCEL, "cancel", p_handle, "Abort the calls waiting on a handle; it stays open."),
+    M(NETD_M_LOCALNAME, "localname", p_handle, "The local address of a socket."),
+    M(NETD_M_PEERNAME, "peername", p_handle, "The peer address of a connected socket."),
+    M(NETD_M_STATUS, "status", p_handle, "State and counters of a handle."),
+    M(NETD_M_WAIT, "wait", p_wait, "Wait until a handle reaches a state, then return its status."),
+    M(NETD_M_KEEP, "keep", p_handle, "Keep a handle after this control connection ends."),
+    M(NETD_M_HANDLES, "handles", p_none, "Status of every handle of the caller."),
+    M(NETD_M_STATS, "stats", p_none, "Daemon-wide figures."),
+};
+/* clang-format on */
+
+const struct netd_method *netd_method_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < NETD_M__COUNT; i++) {
+        if (strcmp(netd_methods[i].name, name) == 0)
+            return &netd_methods[i];
+    }
+    return NULL;
+}
+
+const struct netd_param *netd_param_find(const struct netd_method *m, const char *name)
+{
+    for (const struct netd_param *p = m->params; p->name; p++) {
+        if (strcmp(p->name, name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static int integer_in(const json_t *v, long long min, long long max)
+{
+    if (!json_is_integer(v))
+        return 0;
+    json_int_t i = json_integer_value(v);
+    return i >= min && i <= max;
+}
+
+static int choice_ok(const struct netd_param *p, const json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    for (const char *const *c = p->choices; *c; c++) {
+        if (strcmp(*c, json_string_value(v)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A handle is never longer than 64 bytes and never holds a NUL, so a value
+ * that does is refused here rather than looked up. */
+static int handle_ok(const json_t *v)
+{
+    if (!json_is_string(v))
+        return 0;
+    size_t n = json_string_length(v);
+    return n >= 1 && n <= 64 && strlen(json_string_value(v)) == n;
+}
+
+static int value_ok(const struct netd_param *p, const json_t *v)
+{
+    switch (p->type) {
+    case NETD_P_STRING:
+        return json_is_string(v);
+    case NETD_P_HANDLE:
+        return handle_ok(v);
+    case NETD_P_PORT:
+        return integer_in(v, 0, 65535) || (json_is_string(v) && json_string_length(v) > 0);
+    case NETD_P_BOOL:
+        return json_is_boolean(v);
+    case NETD_P_TIMEOUT:
+        return json_is_null(v) || (json_is_number(v) && json_number_value(v) >= 0 &&
+                                   json_number_value(v) <= NETD_MAX_TIMEOUT);
+    case NETD_P_NBYTES:
+        return integer_in(v, 1, NBYTES_MAX) || ((p->flags & NETD_PF_ALL) && json_is_string(v) &&
+                                                strcmp(json_string_value(v), "all") == 0);
+    case NETD_P_INT:
+        return integer_in(v, p->min, p->max);
+    case NETD_P_ENUM:
+        return choice_ok(p, v);
+    case NETD_P_ANY:
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes "must be one of "a", "b"" for an enum; cut short if @len is small. */
+static void describe_choices(const struct netd_param *p, char *out, size_t len)
+{
+    int n = snprintf(out, len, "one of");
+    for (const char *const *c = p->choices; *c && n >= 0 && (size_t)n < len; c++) {
+        const char *sep = c == p->choices ? " " : ", ";
+        n += snprintf(out + n, len - (size_t)n, "%s\"%s\"", sep, *c);
+    }
+}
+
+/* Says in words what @p accepts, for the error message. */
+static void describe(const struct netd_param *p, char *out, size_t len)
+{
+    switch (p->type) {
+    case NETD_P_STRING:
+        snprintf(out, len, "a string");
+        break;
+    case NETD_P_HANDLE:
+        snprintf(out, len, "a handle (a string of 1 to 64 characters)");
+        break;
+    case NETD_P_PORT:
+        snprintf(out, len, "an integer between 0 and 65535 or a service name");
+        break;
+    case NETD_P_BOOL:
+        snprintf(out, len, "true or false");
+        break;
+    case NETD_P_TIMEOUT:
+        snprintf(out, len, "null or a number between 0 and %.0f", NETD_MAX_TIMEOUT);
+        break;
+    case NETD_P_NBYTES:
+        snprintf(out, len, "an integer between 1 and %lld%s", NBYTES_MAX,
+                 (p->flags & NETD_PF_ALL) ? " or \"all\"" : "");
+        break;
+    case NETD_P_INT:
+        snprintf(out, len, "an integer between %lld and %lld", p->min, p->max);
+        break;
+    case NETD_P_ENUM:
+        describe_choices(p, out, len);
+        break;
+    case NETD_P_ANY:
+        snprintf(out, len, "any value");
+        break;
+    }
+}
+
+/* Checks every member of @params against the table. A null member is taken
+ * as absent, as the handlers read it, so only required ones fail on it. */
+static enum netd_err check_present(const struct netd_method *m, const json_t *params, char *why,
+                                   size_t whylen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)params, key, v)
+    {
+        const struct netd_param *p = netd_param_find(m, key);
+        if (!p) {
+            snprintf(why, whylen, "unknown parameter '%.100s'", key);
+            return NETD_E_PARAMS;
+        }
+        if (json_is_null(v) && !(p->flags & NETD_PF_REQUIRED))
+            continue;
+        if (!value_ok(p, v)) {
+            char what[160];
+            describe(p, what, sizeof what);
+            snprintf(why, whylen, "parameter '%s' must be %s", p->name, what);
+            return NETD_E_PARAMS;
+        }
+    }
+    return NETD_OK;
+}
+
+enum netd_err netd_params_check(const struct netd_method *m, const json_t *params, char *why,
+                                size_t whylen)
+{
+    if (whylen > 0)
+        why[0] = '\0';
+    if (params && !json_is_object(params)) {
+        snprintf(why, whylen, "params must be an object of named parameters");
+        return NETD_E_PARAMS;
+    }
+    if (params && check_present(m, params, why, whylen) != NETD_OK)
+        return NETD_E_PARAMS;
+    for (const struct netd_param *p = m->params; p->name; p++) {
+        if ((p->flags & NETD_PF_REQUIRED) && !json_object_get(params, p->name)) {
+            snprintf(why, whylen, "missing required parameter '%s'", p->name);
+            return NETD_E_PARAMS;
+        }
+    }
+    return NETD_OK;
+}
