@@ -145,11 +145,12 @@ void m_address(struct worker *w, struct req *r)
     }
     h->hostname = host ? strdup(host) : NULL;
     h->on_resolved = address_resolved;
+    int family = family_of(r); /* @r may be answered and freed below */
     if (wait)
         req_park(r, h, &h->connectors, WK_CONNECT, address_timeout);
     else
         req_ok(r, json_pack("{s:s}", "handle", h->name));
-    resolve_for(h, host, port ? service : NULL, family_of(r), h->type, false);
+    resolve_for(h, h->hostname, port ? service : NULL, family, h->type, false);
 }
 
 void m_address_unpack(struct worker *w, struct req *r)

@@ -220,6 +220,8 @@ void m_connect(struct worker *w, struct req *r)
         sprintf(h->hostname, "%s:%s", host, service);
     }
 
+    /* Answering frees @r and its parameters: keep what resolution needs. */
+    char *host_copy = host ? strdup(host) : NULL;
     if (param_bool(r, "wait", true))
         req_park(r, h, &h->connectors, WK_CONNECT, connect_timeout);
     else
@@ -228,6 +230,7 @@ void m_connect(struct worker *w, struct req *r)
         connect_next(h, 0);
     } else {
         h->on_resolved = connect_resolved;
-        resolve_for(h, host, service, AF_UNSPEC, h->type, false);
+        resolve_for(h, host_copy, service, AF_UNSPEC, h->type, false);
     }
+    free(host_copy);
 }
