@@ -375,6 +375,7 @@ static void conn_batch(struct conn *c, json_t *arr)
     size_t n = json_array_size(arr);
     if (n == 0) {
         send_error(c, NETD_E_INVALID_REQUEST, "empty batch");
+        json_decref(arr);
         return;
     }
     struct batch *b = calloc(1, sizeof *b);
@@ -400,7 +401,7 @@ static void conn_line(struct conn *c, char *line, size_t len)
     if (blank(line, len))
         return;
     json_error_t err;
-    json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
     if (!msg) {
         char why[256];
         snprintf(why, sizeof why, "parse error: %s (column %d)", err.text, err.column);
