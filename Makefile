@@ -2,6 +2,7 @@
 # installs what a fresh Debian 12 machine lacks and runs the usual steps.
 
 JOBS      ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 NETD_ARGS ?=
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
