@@ -177,6 +177,7 @@ void m_keep(struct worker *w, struct req *r)
     if (!h)
         return;
     h->kept = true;
+    stream_update(h); /* a kept stream is watched for its end */
     req_ok(r, json_object());
 }
 

@@ -182,6 +182,11 @@ void m_connect(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port' must be 0..65535 or a service name");
         return;
     }
+    if (param(r, "tls") && !json_is_false(param(r, "tls"))) {
+        /* TLS hook: never fall back to plaintext. */
+        req_fail(r, NETD_E_TLS, NULL, "TLS is not available in this build of netd yet");
+        return;
+    }
     const char *type = param_str(r, "type");
     struct handle *h =
         handle_new(w, r, type && strcmp(type, "datagram") == 0 ? HK_DATAGRAM : HK_STREAM);

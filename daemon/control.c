@@ -401,7 +401,8 @@ static void conn_line(struct conn *c, char *line, size_t len)
     if (blank(line, len))
         return;
     json_error_t err;
-    json_t *msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    json_t *msg =
+        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
     if (!msg) {
         char why[256];
         snprintf(why, sizeof why, "parse error: %s (column %d)", err.text, err.column);

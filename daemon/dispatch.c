@@ -43,6 +43,18 @@ static const struct {
     [NETD_M_KEEP] = {m_keep, R_HANDLE},
     [NETD_M_HANDLES] = {m_handles, R_LOCAL},
     [NETD_M_STATS] = {m_stats, R_LOCAL},
+    [NETD_M_ACCEPT_LOOP] = {m_accept_loop, R_HANDLE},
+    [NETD_M_SERVER] = {m_server, R_NEW},
+    [NETD_M_RECV_FROM] = {m_recv_from, R_HANDLE},
+    [NETD_M_SEND_TO] = {m_send_to, R_HANDLE},
+    [NETD_M_SETSOCKOPT] = {m_setsockopt, R_HANDLE},
+    [NETD_M_GETSOCKOPT] = {m_getsockopt, R_HANDLE},
+    [NETD_M_PAIR] = {m_pair, R_NEW},
+    [NETD_M_LOCAL_ADDRESSES] = {m_local_addresses, R_LOCAL},
+    [NETD_M_RELEASE] = {m_release, R_HANDLE},
+    [NETD_M_ASSIGN] = {m_assign, R_NEW},
+    [NETD_M_STARTTLS] = {m_starttls, R_HANDLE},
+    [NETD_M_TLS_CONFIG] = {m_tls_config, R_LOCAL},
 };
 
 /** 1 if every method of the protocol table has a handler (tests use it). */
@@ -201,7 +213,7 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->params = rq.params ? json_deep_copy(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
-    r->pass_fd = strcmp(m->name, "assign") == 0 ? control_take_fd(c) : -1;
+    r->pass_fd = m->id == NETD_M_ASSIGN ? control_take_fd(c) : -1;
     json_decref(msg);
 
     int target = route_target(c, r);

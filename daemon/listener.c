@@ -75,6 +75,16 @@ static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
     listener_update(l);
 }
 
+void listener_start(struct handle *h, int fd)
+{
+    h->fd = fd;
+    h->state = HS_SUCCESS;
+    ev_io_init(&h->rio, on_acceptable, fd, EV_READ);
+    h->rio.data = h;
+    ev_init(&h->retry, on_retry);
+    h->retry.data = h;
+}
+
 static int listen_one(struct handle *h, struct req *r, size_t i)
 {
     struct sockaddr *sa = (struct sockaddr *)&h->al.addrs[i];
@@ -110,13 +120,12 @@ static void listen_finish(struct handle *h, struct req *r, int err)
         handle_close(h, "listen failed");
         return;
     }
-    h->state = HS_SUCCESS;
-    ev_io_init(&h->rio, on_acceptable, h->fd, EV_READ);
-    h->rio.data = h;
-    ev_init(&h->retry, on_retry);
-    h->retry.data = h;
     if (h->kind == HK_DATAGRAM)
         stream_start(h, h->fd);
+    else
+        listener_start(h, h->fd);
+    if (r->m->id == NETD_M_SERVER && h->kind == HK_LISTENER)
+        loop_server_ready(h, r);
     req_ok(r, json_pack("{s:s}", "handle", h->name));
 }
 
@@ -171,6 +180,11 @@ void m_listen(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port' must be 0..65535 or a service name");
         return;
     }
+    if (param(r, "tls") && !json_is_false(param(r, "tls"))) {
+        /* TLS hook: never fall back to plaintext. */
+        req_fail(r, NETD_E_TLS, NULL, "TLS is not available in this build of netd yet");
+        return;
+    }
     const char *type = param_str(r, "type");
     bool dgram = type && strcmp(type, "datagram") == 0;
     struct handle *h = handle_new(w, r, dgram ? HK_DATAGRAM : HK_LISTENER);
@@ -215,4 +229,17 @@ void m_accept(struct worker *w, struct req *r)
         return;
     req_park(r, l, &l->acceptors, WK_ACCEPT, accept_timeout);
     listener_update(l);
+}
+
+/* `server`: `listen`, then an accept loop; the answer comes at once and the
+ * `accepted` notifications follow (loop.c). */
+void m_server(struct worker *w, struct req *r)
+{
+    const char *type = param_str(r, "type");
+    if (type && strcmp(type, "datagram") == 0) {
+        req_fail(r, NETD_E_PARAMS, NULL,
+                 "server needs a stream listener; use listen for datagrams");
+        return;
+    }
+    m_listen(w, r);
 }

@@ -462,6 +462,28 @@ void m_status(struct worker *w, struct req *r);
 void m_wait(struct worker *w, struct req *r);
 void m_keep(struct worker *w, struct req *r);
 void m_handles(struct worker *w, struct req *r);
+void m_server(struct worker *w, struct req *r);
+void m_recv_from(struct worker *w, struct req *r);
+void m_send_to(struct worker *w, struct req *r);
+void m_setsockopt(struct worker *w, struct req *r);
+void m_getsockopt(struct worker *w, struct req *r);
+void m_pair(struct worker *w, struct req *r);
+void m_local_addresses(struct worker *w, struct req *r);
+void m_release(struct worker *w, struct req *r);
+void m_assign(struct worker *w, struct req *r);
+void m_starttls(struct worker *w, struct req *r);
+void m_tls_config(struct worker *w, struct req *r);
+
+/* datagram.c */
+void dgram_read(struct handle *h, struct req *r);
+void dgram_readable(struct handle *h);
+void dgram_writable(struct handle *h);
+size_t dgram_abort_writes(struct handle *h, const char *why);
+void dgram_write(struct handle *h, struct req *r, uint8_t *data, size_t len,
+                 const struct sockaddr_storage *to, socklen_t tolen);
+
+/* listener.c */
+void listener_start(struct handle *h, int fd);
 
 /* loop.c */
 bool loop_can_accept(const struct handle *l);

@@ -98,6 +98,14 @@ static size_t read_cap(const struct handle *h)
     return cap;
 }
 
+/* Kept and looped streams are watched even when no read waits, so that
+ * their client hears (`closed`) when the peer ends them. What arrives
+ * meanwhile is buffered, up to --max-buffer. */
+static bool watch_end(const struct handle *h)
+{
+    return (h->kept || h->looped) && h->kind == HK_STREAM && !h->eof && !h->rerr && !h->closed_told;
+}
+
 bool stream_ready(struct handle *h, int wf)
 {
     switch (wf) {
@@ -138,9 +146,10 @@ void stream_update(struct handle *h)
         listener_update(h);
         return;
     }
-    bool rd = (h->readers.count > 0 && !h->eof && !h->rerr && buf_used(&h->rbuf) < read_cap(h)) ||
+    bool rd = ((h->readers.count > 0 || watch_end(h)) && !h->eof && !h->rerr &&
+               buf_used(&h->rbuf) < read_cap(h)) ||
               waiter_wants(h, WF_READABLE) || waiter_wants(h, WF_ERROR);
-    bool wr = (h->wq_bytes > 0 && !h->werr) || waiter_wants(h, WF_WRITABLE);
+    bool wr = (h->wq_bytes > 0 && !h->werr) || h->writers.count > 0 || waiter_wants(h, WF_WRITABLE);
     rd = rd || (h->tp_want & TP_WANT_READ);
     wr = wr || (h->tp_want & TP_WANT_WRITE);
     if (rd != ev_is_active(&h->rio))
@@ -205,7 +214,7 @@ static void serve_readers(struct handle *h)
 static bool fill(struct handle *h)
 {
     size_t used = buf_used(&h->rbuf), cap = read_cap(h);
-    if (h->readers.count == 0 || h->eof || h->rerr || used >= cap)
+    if ((h->readers.count == 0 && !watch_end(h)) || h->eof || h->rerr || used >= cap)
         return false;
     size_t want = cap - used < READ_CHUNK ? cap - used : READ_CHUNK;
     if (buf_reserve(&h->rbuf, want) < 0) {
@@ -240,13 +249,22 @@ static void progress(struct handle *h)
     serve_readers(h);
     if (h->wq_head)
         flush_queue(h);
+    if ((h->eof || h->rerr) && (h->kept || h->looped))
+        loop_notify_closed(h, h->rerr ? netd_errno_name(h->rerr) : "eof");
     handle_check_waiters(h);
     stream_update(h);
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
-    progress(io->data);
+    struct handle *h = io->data;
+    if (h->kind == HK_DATAGRAM) {
+        dgram_readable(h);
+        handle_check_waiters(h);
+        stream_update(h);
+        return;
+    }
+    progress(h);
 }
 
 static void read_timeout(struct req *r)
@@ -258,9 +276,18 @@ static void read_timeout(struct req *r)
 
 void m_read(struct worker *w, struct req *r)
 {
-    struct handle *h = handle_get_kind(w, r, "handle", 1u << HK_STREAM);
+    struct handle *h = handle_get_kind(w, r, "handle", (1u << HK_STREAM) | (1u << HK_DATAGRAM));
     if (!h)
         return;
+    if (h->kind == HK_DATAGRAM) {
+        if (r->m->id == NETD_M_CHUNK || json_is_string(param(r, "nbytes"))) {
+            req_fail(r, NETD_E_PARAMS, NULL,
+                     "a datagram handle reads one datagram per call: use read with a number");
+            return;
+        }
+        dgram_read(h, r);
+        return;
+    }
     json_t *nb = param(r, "nbytes");
     r->exact = r->m->id == NETD_M_CHUNK;
     r->nbytes = json_is_string(nb) ? 0 : (size_t)json_integer_value(nb);
@@ -402,6 +429,12 @@ static void flush_queue(struct handle *h)
 static void on_writable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
+    if (h->kind == HK_DATAGRAM) {
+        dgram_writable(h);
+        handle_check_waiters(h);
+        stream_update(h);
+        return;
+    }
     if (h->tp_want & TP_WANT_WRITE)
         fill(h); /* a TLS read that had to write first */
     progress(h);
@@ -500,7 +533,7 @@ static void write_whole(struct handle *h, struct req *r, uint8_t *data, size_t l
 
 void m_write(struct worker *w, struct req *r)
 {
-    struct handle *h = handle_get_kind(w, r, "handle", 1u << HK_STREAM);
+    struct handle *h = handle_get_kind(w, r, "handle", (1u << HK_STREAM) | (1u << HK_DATAGRAM));
     if (!h)
         return;
     enum netd_encoding enc = NETD_ENC_BASE64;
@@ -525,7 +558,9 @@ void m_write(struct worker *w, struct req *r)
                            "write");
         return;
     }
-    if (param_bool(r, "partial", false))
+    if (h->kind == HK_DATAGRAM)
+        dgram_write(h, r, data, len, NULL, 0);
+    else if (param_bool(r, "partial", false))
         write_partial(h, r, data, len);
     else
         write_whole(h, r, data, len);
@@ -598,10 +633,13 @@ void stream_start(struct handle *h, int fd)
     ev_io_init(&h->rio, on_readable, fd, EV_READ);
     ev_io_init(&h->wio, on_writable, fd, EV_WRITE);
     h->rio.data = h->wio.data = h;
+    stream_update(h);
 }
 
 void stream_close(struct handle *h)
 {
+    if (h->kind == HK_DATAGRAM)
+        dgram_abort_writes(h, "the handle was closed");
     writes_abort(h, "the handle was closed");
     while (h->wq_head)
         wseg_unlink(h, h->wq_head);
@@ -612,7 +650,8 @@ void stream_close(struct handle *h)
 size_t stream_cancel(struct handle *h);
 size_t stream_cancel(struct handle *h)
 {
-    size_t n = writes_abort(h, "cancelled");
+    size_t n =
+        h->kind == HK_DATAGRAM ? dgram_abort_writes(h, "cancelled") : writes_abort(h, "cancelled");
     stream_update(h);
     return n;
 }
@@ -640,6 +679,9 @@ void stream_status(struct handle *h, json_t *st)
     json_object_set_new(st, "bytes_out", json_integer((json_int_t)h->bytes_out));
     if (h->eof)
         json_object_set_new(st, "eof", json_true());
+    int mark = h->kind == HK_STREAM && h->fd >= 0 ? sockatmark(h->fd) : -1;
+    if (mark >= 0)
+        json_object_set_new(st, "atmark", json_boolean(mark));
 }
 
 static void name_of(struct worker *w, struct req *r, bool peer)

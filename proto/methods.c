@@ -45,13 +45,13 @@ static const struct netd_param p_connect[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     {.name = "address", .type = NETD_P_HANDLE},
     P_ENUM("type", socket_types, 0), P_STR("bindhost"), P_PORT("bindport"),
-    P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+    {.name = "tls", .type = NETD_P_ANY}, P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
 
 static const struct netd_param p_listen[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     P_ENUM("type", socket_types, 0),
     {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
-    P_BOOL("reuseaddr"), P_BOOL("reuseport"), P_KEEP, P_END};
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, P_KEEP, P_END};
 
 static const struct netd_param p_accept[] = {P_HANDLE(REQ), P_TIMEOUT, P_KEEP, P_END};
 
@@ -72,6 +72,47 @@ static const struct netd_param p_shutdown[] = {
 
 static const struct netd_param p_wait[] = {
     P_HANDLE(REQ), P_ENUM("for", wait_events, REQ), P_TIMEOUT, P_END};
+
+const char *const netd_sockopt_names[] = {
+    "so-broadcast", "so-reuseaddr", "so-reuseport", "so-keepalive", "so-linger", "so-rcvbuf",
+    "so-sndbuf", "so-rcvlowat", "so-sndlowat", "so-dontroute", "so-debug", "so-oobinline",
+    "so-timestamp", "so-type", "so-error", "so-acceptconn", "tcp-nodelay", "tcp-cork",
+    "tcp-keepidle", "tcp-keepintvl", "tcp-keepcnt", "ip-ttl", "ip-multicast-ttl",
+    "ip-multicast-loop", "ip-add-membership", "ip-drop-membership", "ipv6-v6only",
+    "ipv6-multicast-hops", "ipv6-unicast-hops", "ipv6-join-group", "ipv6-leave-group", NULL};
+static const char *const tls_roles[] = {"client", "server", NULL};
+
+static const struct netd_param p_server[] = {
+    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_ENUM("type", socket_types, 0),
+    {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, P_KEEP, P_END};
+
+static const struct netd_param p_recv_from[] = {
+    P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES},
+    P_TIMEOUT, P_ENCODING, P_END};
+
+static const struct netd_param p_send_to[] = {
+    P_HANDLE(REQ), {.name = "dest", .type = NETD_P_ANY, .flags = REQ},
+    {.name = "data", .type = NETD_P_STRING, .flags = REQ},
+    P_ENCODING, P_TIMEOUT, P_END};
+
+static const struct netd_param p_setsockopt[] = {
+    P_HANDLE(REQ), P_ENUM("option", netd_sockopt_names, REQ),
+    {.name = "value", .type = NETD_P_ANY, .flags = REQ}, P_END};
+
+static const struct netd_param p_getsockopt[] = {
+    P_HANDLE(REQ), P_ENUM("option", netd_sockopt_names, REQ), P_END};
+
+static const struct netd_param p_pair[] = {P_ENUM("type", socket_types, 0), P_KEEP, P_END};
+static const struct netd_param p_assign[] = {P_KEEP, P_END};
+
+static const struct netd_param p_starttls[] = {
+    P_HANDLE(REQ), P_ENUM("role", tls_roles, 0), P_STR("servername"), P_BOOL("verify"),
+    P_STR("cafile"), P_STR("capath"), {.name = "alpn", .type = NETD_P_ANY},
+    P_STR("cert"), P_STR("key"), P_BOOL("verify_client"), P_KEEP, P_END};
+
+static const struct netd_param p_tls_config[] = {P_STR("cafile"), P_STR("capath"), P_END};
 
 #define M(id, name, params, summary) [id] = {name, id, params, summary}
 
@@ -101,6 +142,24 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
     M(NETD_M_KEEP, "keep", p_handle, "Keep a handle after this control connection ends."),
     M(NETD_M_HANDLES, "handles", p_none, "Status of every handle of the caller."),
     M(NETD_M_STATS, "stats", p_none, "Daemon-wide figures."),
+    M(NETD_M_ACCEPT_LOOP, "accept-loop", p_handle,
+      "Accept every connection, announcing each with an `accepted` notification."),
+    M(NETD_M_SERVER, "server", p_server, "listen and accept-loop in one call; answers at once."),
+    M(NETD_M_RECV_FROM, "recv-from", p_recv_from,
+      "Receive one datagram and the address it came from."),
+    M(NETD_M_SEND_TO, "send-to", p_send_to, "Send one datagram to an address."),
+    M(NETD_M_SETSOCKOPT, "setsockopt", p_setsockopt, "Set a socket option."),
+    M(NETD_M_GETSOCKOPT, "getsockopt", p_getsockopt, "Read a socket option as the kernel reports it."),
+    M(NETD_M_PAIR, "pair", p_pair, "Two connected unix sockets, as two handles."),
+    M(NETD_M_LOCAL_ADDRESSES, "local-addresses", p_none, "The addresses of this host's interfaces."),
+    M(NETD_M_RELEASE, "release", p_handle,
+      "Hand the socket's descriptor to the caller (SCM_RIGHTS); the handle ends."),
+    M(NETD_M_ASSIGN, "assign", p_assign,
+      "Make a handle of a socket descriptor passed with SCM_RIGHTS."),
+    M(NETD_M_STARTTLS, "starttls", p_starttls,
+      "Upgrade a plain stream to TLS; the old handle ends, a new one is returned."),
+    M(NETD_M_TLS_CONFIG, "tls-config", p_tls_config,
+      "Read or set the trust store this connection's TLS connects use."),
 };
 /* clang-format on */
 

@@ -33,6 +33,18 @@ enum netd_method_id {
     NETD_M_KEEP,
     NETD_M_HANDLES,
     NETD_M_STATS,
+    NETD_M_ACCEPT_LOOP,
+    NETD_M_SERVER,
+    NETD_M_RECV_FROM,
+    NETD_M_SEND_TO,
+    NETD_M_SETSOCKOPT,
+    NETD_M_GETSOCKOPT,
+    NETD_M_PAIR,
+    NETD_M_LOCAL_ADDRESSES,
+    NETD_M_RELEASE,
+    NETD_M_ASSIGN,
+    NETD_M_STARTTLS,
+    NETD_M_TLS_CONFIG,
     NETD_M__COUNT
 };
 
@@ -86,6 +98,9 @@ enum netd_err netd_params_check(const struct netd_method *m, const json_t *param
 
 /** The parameter spec of @m named @name, or NULL. */
 const struct netd_param *netd_param_find(const struct netd_method *m, const char *name);
+
+/** Every socket option of the contract, NULL-terminated (setsockopt/getsockopt). */
+extern const char *const netd_sockopt_names[];
 
 /** The OpenRPC document (proto/netd.openrpc.json), NUL-terminated, built into the binary. */
 extern const char netd_openrpc_json[];

@@ -79,6 +79,7 @@ static void test_find(void **state)
     assert_null(netd_method_find("ping "));
     assert_null(netd_method_find(""));
     assert_null(netd_method_find("tls"));
+    assert_non_null(netd_method_find("tls-config"));
     assert_null(netd_method_find(NULL));
 }
 
@@ -110,9 +111,9 @@ static const struct {
     {"rpc.discover", ""},
     {"address", "host:s port:p path:s type:e family:e multi:b wait:b timeout:t keep:b"},
     {"address-unpack", "handle:h*"},
-    {"connect", "host:s port:p path:s address:h type:e bindhost:s bindport:p wait:b timeout:t "
-                "keep:b"},
-    {"listen", "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b keep:b"},
+    {"connect", "host:s port:p path:s address:h type:e bindhost:s bindport:p tls:a wait:b "
+                "timeout:t keep:b"},
+    {"listen", "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a keep:b"},
     {"accept", "handle:h* timeout:t keep:b"},
     {"read", "handle:h* nbytes:n* timeout:t encoding:e"},
     {"chunk", "handle:h* nbytes:n* timeout:t encoding:e"},
@@ -129,6 +130,19 @@ static const struct {
     {"keep", "handle:h*"},
     {"handles", ""},
     {"stats", ""},
+    {"accept-loop", "handle:h*"},
+    {"server", "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a keep:b"},
+    {"recv-from", "handle:h* nbytes:n timeout:t encoding:e"},
+    {"send-to", "handle:h* dest:a* data:s* encoding:e timeout:t"},
+    {"setsockopt", "handle:h* option:e* value:a*"},
+    {"getsockopt", "handle:h* option:e*"},
+    {"pair", "type:e keep:b"},
+    {"local-addresses", ""},
+    {"release", "handle:h*"},
+    {"assign", "keep:b"},
+    {"starttls", "handle:h* role:e servername:s verify:b cafile:s capath:s alpn:a cert:s key:s "
+                 "verify_client:b keep:b"},
+    {"tls-config", "cafile:s capath:s"},
 };
 
 static char type_letter(enum netd_ptype t)
@@ -178,7 +192,7 @@ static void test_unknown_parameter(void **state)
     (void)state;
     BAD_WHY("ping", "{\"foo\":1}", "unknown parameter 'foo'");
     BAD_WHY("status", "{\"handle\":\"h0.1\",\"foo\":null}", "unknown parameter 'foo'");
-    BAD_WHY("connect", "{\"host\":\"x\",\"port\":1,\"tls\":true}", "unknown parameter 'tls'");
+    BAD_WHY("connect", "{\"host\":\"x\",\"port\":1,\"tsl\":true}", "unknown parameter 'tsl'");
     /* Names are case-sensitive. */
     BAD_WHY("status", "{\"Handle\":\"h0.1\"}", "unknown parameter 'Handle'");
 }
