@@ -638,10 +638,7 @@ static void peer_accept(struct peer *p)
     if (fd < 0)
         return;
     peer_note_remote(p, &ss);
-    if (p->mode == PEER_CLOSE || p->mode == PEER_RESET) {
-        struct linger lg = {1, 0};
-        if (p->mode == PEER_RESET)
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    if (p->mode == PEER_CLOSE) {
         close(fd);
         return;
     }
@@ -721,6 +718,22 @@ static void peer_send_io(struct peer *p, struct pconn *c, short revents)
     }
 }
 
+/*
+ * Reset: waits for the client's first bytes, reads them, then closes with
+ * SO_LINGER 0 so the kernel sends RST. Resetting only after data came in
+ * means the client's connect has surely completed; a reset right after
+ * accept can reach a non-blocking connect before it is seen as done.
+ */
+static void peer_reset_io(struct peer *p, struct pconn *c)
+{
+    char sink[4096];
+    struct linger lg = {1, 0};
+    (void)!recv(c->fd, sink, sizeof sink, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    peer_count_eof(p, c);
+    peer_drop(c);
+}
+
 static short peer_events(const struct peer *p, const struct pconn *c)
 {
     switch (p->mode) {
@@ -730,6 +743,8 @@ static short peer_events(const struct peer *p, const struct pconn *c)
         return c->outoff < c->outlen ? POLLOUT : POLLIN;
     case PEER_DRIP:
         return c->outoff < c->outlen ? 0 : POLLIN;
+    case PEER_RESET:
+        return POLLIN;
     default:
         return 0; /* the black hole never reads; poll still reports a hangup */
     }
@@ -754,6 +769,8 @@ static void peer_serve(struct peer *p, const struct pollfd *pf, size_t n)
             peer_echo_io(p, c, rev);
         else if (p->mode == PEER_PAYLOAD || p->mode == PEER_DRIP)
             peer_send_io(p, c, rev);
+        else if (p->mode == PEER_RESET && rev)
+            peer_reset_io(p, c);
         else if (p->mode == PEER_BLACKHOLE && (rev & (POLLHUP | POLLERR)))
             peer_count_eof(p, c), peer_drop(c);
     }

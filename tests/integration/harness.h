@@ -168,7 +168,7 @@ char *h_hex(const void *data, size_t n);    /* malloc'd, lowercase */
 enum peer_mode {
     PEER_ECHO,      /* writes back what it reads; closes after the client's EOF */
     PEER_CLOSE,     /* accepts and closes at once (FIN) */
-    PEER_RESET,     /* accepts and resets (SO_LINGER 0) */
+    PEER_RESET,     /* resets (SO_LINGER 0) once the first bytes arrive */
     PEER_PAYLOAD,   /* sends the payload, then closes */
     PEER_DRIP,      /* sends the payload a few bytes at a time, then closes */
     PEER_BLACKHOLE, /* accepts and never reads (small SO_RCVBUF) */

@@ -27,19 +27,19 @@ struct row {
 
 #define ERR(line, code, id)                                                                        \
     {                                                                                              \
-        line, 0, code, id, NULL                                                                    \
+        line, 0, code, id, NULL, 0                                                                 \
     }
 #define RAW(lit, code, id)                                                                         \
     {                                                                                              \
-        lit, sizeof(lit) - 1, code, id, NULL                                                       \
+        lit, sizeof(lit) - 1, code, id, NULL, 0                                                    \
     }
 #define NOANSWER(line)                                                                             \
     {                                                                                              \
-        line, 0, 0, NULL, NULL                                                                     \
+        line, 0, 0, NULL, NULL, 0                                                                  \
     }
 #define BATCH(line, items)                                                                         \
     {                                                                                              \
-        line, 0, 0, NULL, items                                                                    \
+        line, 0, 0, NULL, items, 0                                                                 \
     }
 #define RQ(id, method, params)                                                                     \
     "{\"jsonrpc\":\"2.0\",\"id\":" #id ",\"method\":\"" method "\",\"params\":" params "}"

@@ -257,6 +257,7 @@ static void test_peer_resets(void **state)
 {
     struct fx f;
     fx_open(&f, PEER_RESET, NULL, 0);
+    h_write(f.c, f.h, "x", 1); /* the peer resets when this arrives */
     json_t *e = h_call_err(f.c, "read", read_params(f.h, json_integer(10), NULL, 30), -32000);
     assert_string_equal(h_err_data_str(e, "errno"), "ECONNRESET");
     json_decref(e);
