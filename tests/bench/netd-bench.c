@@ -569,7 +569,7 @@ static void print_text(const struct options *o, const struct ping_result *p,
            e->med_netd, e->p99_netd, e->n_netd);
     printf("echo %zu bytes direct:   median %.1f us, p99 %.1f us (%zu round trips)\n", o->size,
            e->med_direct, e->p99_direct, e->n_direct);
-    printf("echo ratio netd/direct: median %.2f, p99 %.2f (TCP_NODELAY %s on both)\n",
+    printf("echo ratio netd/direct: median %.2f, p99 %.2f (TCP_NODELAY %s, both paths)\n",
            e->med_netd / e->med_direct, e->p99_netd / e->p99_direct, e->nodelay ? "on" : "off");
 }
 
