@@ -173,6 +173,28 @@ static void test_keep(void **state)
     free(later);
 }
 
+/* A kept handle is shared: closing it from one connection aborts a read
+ * another connection has waiting on it. Keeping someone else's handle is
+ * refused like any unknown handle. */
+static void test_kept_handle_shared(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    struct peer *echo = h_peer_tcp(PEER_ECHO, AF_INET, NULL, 0);
+    netd_client *a = h_client(n), *b = h_client(n);
+    char *plain = h_connect(a, h_peer_host(echo), h_peer_port(echo));
+    json_decref(h_call_err(b, "keep", json_pack("{s:s}", "handle", plain), -32002));
+    char *kept = h_new_handle(a, "connect",
+                              json_pack("{s:s, s:i, s:b}", "host", h_peer_host(echo), "port",
+                                        h_peer_port(echo), "keep", 1));
+    long long id = h_send(a, "read", json_pack("{s:s, s:i}", "handle", kept, "nbytes", 10));
+    json_decref(h_call(a, "ping", NULL));
+    h_close(b, kept);
+    json_decref(h_wait_err(a, id, -32004));
+    json_decref(h_call_err(a, "status", json_pack("{s:s}", "handle", kept), -32002));
+    free(plain);
+    free(kept);
+}
+
 static void test_handles_end_with_connection(void **state)
 {
     struct netd_proc *n = h_netd_start(NULL);
@@ -267,6 +289,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_handles_and_status, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_keep, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_handle_shared, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_handles_end_with_connection, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_handles_never_reused, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_work_in_flight, h_setup, h_teardown),

@@ -272,6 +272,27 @@ static void test_unknown_handle(void **state)
     free(h);
 }
 
+static void test_os_errors(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    struct peer *echo = h_peer_tcp(PEER_ECHO, AF_INET, NULL, 0);
+    netd_client *c = h_client(n);
+    /* The echo peer holds this port already. */
+    json_t *e = h_call_err(c, "listen",
+                           json_pack("{s:s, s:i, s:b}", "host", "127.0.0.1", "port",
+                                     h_peer_port(echo), "reuseaddr", 0),
+                           -32000);
+    assert_string_equal(h_err_data_str(e, "errno"), "EADDRINUSE");
+    json_decref(e);
+    e = h_call_err(c, "connect", json_pack("{s:s}", "path", "/tmp/netd-test-no-such-socket"),
+                   -32000);
+    assert_string_equal(h_err_data_str(e, "errno"), "ENOENT");
+    json_decref(e);
+    json_t *r = h_call(c, "handles", NULL);
+    assert_int_equal(json_array_size(json_object_get(r, "handles")), 0);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +308,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_names, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_kind, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_handle, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_os_errors, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

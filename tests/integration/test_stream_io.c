@@ -264,6 +264,34 @@ static void test_peer_resets(void **state)
     free(f.h);
 }
 
+/* Writing to a peer that has gone: an os error, never a dead netd (SIGPIPE). */
+static void test_write_after_peer_closed(void **state)
+{
+    struct fx f;
+    fx_open(&f, PEER_CLOSE, NULL, 0);
+    json_t *r = h_call(f.c, "read", read_params(f.h, json_integer(10), NULL, 30));
+    assert_true(json_is_true(json_object_get(r, "eof")));
+    json_decref(r);
+    json_t *err = NULL;
+    for (int i = 0; i < 200 && !err; i++) {
+        json_t *res = NULL;
+        long long id = h_send(f.c, "write", json_pack("{s:s, s:s}", "handle", f.h, "data", "AAAA"));
+        int rc = netd_client_wait(f.c, id, H_ANSWER_MS, &res, &err);
+        assert_true(rc == 0 || rc == 1);
+        json_decref(res);
+        if (!err)
+            h_sleep_ms(5);
+    }
+    assert_non_null(err);
+    assert_int_equal(netd_error_code(err), -32000);
+    const char *name = h_err_data_str(err, "errno");
+    assert_true(strcmp(name, "EPIPE") == 0 || strcmp(name, "ECONNRESET") == 0);
+    json_decref(err);
+    h_netd_assert_alive(f.n);
+    json_decref(h_call(f.c, "ping", NULL));
+    free(f.h);
+}
+
 static void test_read_timeout(void **state)
 {
     struct fx f;
@@ -273,6 +301,14 @@ static void test_read_timeout(void **state)
     json_decref(h_call_err(f.c, "chunk", read_params(f.h, json_integer(10), NULL, 0.1), -32001));
     h_write(f.c, f.h, "late bytes", 10);
     h_read_expect(f.c, f.h, "late bytes", 10, 10);
+    /* timeout 0 means "do not wait", not "fail": bytes already there come back. */
+    h_write(f.c, f.h, "now", 3);
+    json_decref(
+        h_call(f.c, "wait",
+               json_pack("{s:s, s:s, s:f}", "handle", f.h, "for", "readable", "timeout", 10.0)));
+    json_t *r = h_call(f.c, "read", read_params(f.h, json_integer(10), "utf8", 0));
+    h_expect_str(r, "data", "now");
+    json_decref(r);
     free(f.h);
 }
 
@@ -361,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_while_reading, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_peer_closes, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_peer_resets, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_write_after_peer_closed, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_read_timeout, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_timeouts_lose_nothing, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_wait, h_setup, h_teardown),
