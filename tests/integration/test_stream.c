@@ -200,6 +200,38 @@ static void test_listen_accept(void **state)
     free(l);
 }
 
+/* Two queued connections, two accepts; closing the listener aborts a waiting accept. */
+static void test_accept_more(void **state)
+{
+    netd_client *c = h_client(h_netd_start(NULL));
+    char *l = h_new_handle(c, "listen", json_pack("{s:s, s:i}", "host", "127.0.0.1", "port", 0));
+    json_t *r = h_call(c, "localname", json_pack("{s:s}", "handle", l));
+    int port = (int)h_int(r, "port");
+    json_decref(r);
+    int fd1 = h_plain_connect("127.0.0.1", port), fd2 = h_plain_connect("127.0.0.1", port);
+    char *s1 = h_new_handle(c, "accept", json_pack("{s:s, s:f}", "handle", l, "timeout", 10.0));
+    char *s2 = h_new_handle(c, "accept", json_pack("{s:s, s:f}", "handle", l, "timeout", 10.0));
+    assert_string_not_equal(s1, s2);
+    h_write(c, s1, "one", 3);
+    h_write(c, s2, "two", 3);
+    /* Which accept got which connection is the kernel's business; each got one. */
+    char got1[4] = {0}, got2[4] = {0};
+    assert_int_equal(recv(fd1, got1, 3, MSG_WAITALL), 3);
+    assert_int_equal(recv(fd2, got2, 3, MSG_WAITALL), 3);
+    assert_true((!strcmp(got1, "one") && !strcmp(got2, "two")) ||
+                (!strcmp(got1, "two") && !strcmp(got2, "one")));
+    long long id = h_send(c, "accept", json_pack("{s:s}", "handle", l));
+    json_decref(h_call(c, "ping", NULL));
+    h_close(c, l);
+    json_decref(h_wait_err(c, id, -32004));
+    /* The accepted streams outlive their listener. */
+    h_plain_write(fd1, "x", 1);
+    h_read_expect(c, strcmp(got1, "one") == 0 ? s1 : s2, "x", 1, 10);
+    free(s1);
+    free(s2);
+    free(l);
+}
+
 static void test_names(void **state)
 {
     struct netd_proc *n = h_netd_start(NULL);
@@ -305,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connect_refused, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_connect_timeout, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_listen_accept, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_accept_more, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_names, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_kind, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_handle, h_setup, h_teardown),

@@ -104,6 +104,47 @@ static void test_chunk(void **state)
     free(f.h);
 }
 
+/*
+ * Reads far larger than the per-handle buffer (--max-buffer, 1 MiB by
+ * default) but within --max-read must still complete: read "all" of a
+ * 3 MiB stream, and a 4 MiB chunk that waits while its own bytes are
+ * written through the echo peer.
+ */
+static void test_large_transfers(void **state)
+{
+    enum { ALL = 3 << 20, CHUNK = 4 << 20 };
+    unsigned char *want = pattern(CHUNK);
+    struct fx f;
+    fx_open(&f, PEER_PAYLOAD, want, ALL);
+    json_t *r = h_call(f.c, "read", read_params(f.h, json_string("all"), NULL, 60));
+    size_t n;
+    unsigned char *d = h_data(r, &n);
+    assert_int_equal(n, ALL);
+    assert_memory_equal(d, want, ALL);
+    free(d);
+    json_decref(r);
+
+    struct peer *echo = h_peer_tcp(PEER_ECHO, AF_INET, NULL, 0);
+    char *h = h_connect(f.c, h_peer_host(echo), h_peer_port(echo));
+    long long rid = h_send(f.c, "chunk", read_params(h, json_integer(CHUNK), NULL, 60));
+    char *b64 = h_base64(want, CHUNK);
+    long long wid = h_send(f.c, "write",
+                           json_pack("{s:s, s:s, s:f}", "handle", h, "data", b64, "timeout", 60.0));
+    free(b64);
+    r = h_wait(f.c, wid);
+    assert_int_equal(h_int(r, "written"), CHUNK);
+    json_decref(r);
+    r = h_wait(f.c, rid);
+    d = h_data(r, &n);
+    assert_int_equal(n, CHUNK);
+    assert_memory_equal(d, want, CHUNK);
+    free(d);
+    json_decref(r);
+    free(h);
+    free(want);
+    free(f.h);
+}
+
 static void test_chunk_short_at_eof(void **state)
 {
     struct fx f;
@@ -387,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_n, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_read_all, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_chunk, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_large_transfers, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_chunk_short_at_eof, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_write_encodings, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_utf8_fallback, h_setup, h_teardown),
