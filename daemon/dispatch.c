@@ -156,9 +156,12 @@ static int route_target(struct conn *c, struct req *r)
         key = json_string_value(json_object_get(r->params, "handle"));
         break;
     case R_NEW:
+        /* A new socket lives where its connection lives: every later call
+         * on it is then served without a hop between threads. Connections
+         * are spread over the workers, and so are the sockets. */
         key = json_string_value(json_object_get(r->params, "address"));
         if (!key)
-            return worker_pick();
+            return c->w->index;
         break;
     }
     int wi;
