@@ -232,7 +232,48 @@ static bool peer_allowed(int fd, const struct ucred *cr)
     return false;
 }
 
-static void deny(int fd, const struct ucred *cr)
+/* A refused client gets its answer and then netd waits (briefly) for it to
+ * hang up: closing with its request unread would reset the connection and
+ * lose the answer. */
+struct denied {
+    ev_io io;
+    ev_timer timer;
+    struct denied *prev, *next;
+};
+
+static struct denied *denied_list;
+static int n_denied;
+#define MAX_DENIED 64
+
+static void denied_end(struct ev_loop *loop, struct denied *d)
+{
+    ev_io_stop(loop, &d->io);
+    ev_timer_stop(loop, &d->timer);
+    close(d->io.fd);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        denied_list = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    free(d);
+    n_denied--;
+}
+
+static void on_denied_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    char junk[4096];
+    ssize_t n = recv(io->fd, junk, sizeof junk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        denied_end(loop, io->data);
+}
+
+static void on_denied_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    denied_end(loop, t->data);
+}
+
+static void deny(struct ev_loop *loop, int fd, const struct ucred *cr)
 {
     char msg[160];
     snprintf(msg, sizeof msg, "uid %u may not use netd (start netd with --allow-uid %u)",
@@ -244,7 +285,22 @@ static void deny(int fd, const struct ucred *cr)
         free(line);
     }
     netd_log(LOG_WARN, "denied uid %u pid %d", (unsigned)cr->uid, (int)cr->pid);
-    close(fd);
+    shutdown(fd, SHUT_WR);
+    struct denied *d = n_denied < MAX_DENIED ? calloc(1, sizeof *d) : NULL;
+    if (!d) {
+        close(fd);
+        return;
+    }
+    n_denied++;
+    d->next = denied_list;
+    if (denied_list)
+        denied_list->prev = d;
+    denied_list = d;
+    ev_io_init(&d->io, on_denied_read, fd, EV_READ);
+    ev_timer_init(&d->timer, on_denied_timer, 2.0, 0.);
+    d->io.data = d->timer.data = d;
+    ev_io_start(loop, &d->io);
+    ev_timer_start(loop, &d->timer);
 }
 
 static void accept_pause(struct ev_loop *loop, ev_io *io);
@@ -277,7 +333,7 @@ static void on_control_accept(struct ev_loop *loop, ev_io *io, int revents)
             continue;
         }
         if (!peer_allowed(fd, &cr)) {
-            deny(fd, &cr);
+            deny(loop, fd, &cr);
             continue;
         }
         control_adopt((int)(next_worker++ % (unsigned)netd_nworkers), fd, next_conn_id++, cr.uid,
@@ -355,6 +411,8 @@ int main(int argc, char **argv)
     ev_run(loop, 0);
 
     ev_io_stop(loop, &accept_io);
+    while (denied_list)
+        denied_end(loop, denied_list);
     close(listen_fd);
     if (listen_path) {
         unlink(listen_path);
