@@ -204,19 +204,23 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         return;
     }
 
-    /* The request gets its own copy of id and params: once it is posted to
-     * another worker, nothing on this thread may touch what it holds. */
+    /* The request takes id and params out of the message, so that it holds
+     * the only references: once it is posted to another worker, nothing on
+     * this thread may touch what it holds (jansson's reference counts are
+     * not synchronised for us). Large write data is not copied. */
     struct req *r = calloc(1, sizeof *r);
     r->conn_id = c->id;
     r->conn_worker = c->w->index;
     r->batch_id = batch_id;
     r->batch_slot = slot;
-    r->id = notification ? NULL : json_deep_copy(rq.id);
+    r->id = notification ? NULL : json_incref(rq.id);
     r->m = m;
-    r->params = rq.params ? json_deep_copy(rq.params) : json_object();
+    r->params = rq.params ? json_incref(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
     r->pass_fd = m->id == NETD_M_ASSIGN ? control_take_fd(c) : -1;
+    json_object_del(msg, "params");
+    json_object_del(msg, "id");
     json_decref(msg);
 
     int target = route_target(c, r);
