@@ -143,8 +143,6 @@ void workers_stop(void);
 void worker_post(int index, struct msg *m);
 /** The worker running on this thread, or NULL on other threads. */
 struct worker *worker_self(void);
-/** Picks a worker for a new handle (round robin). */
-int worker_pick(void);
 void stat_add(uint64_t *counter, int64_t delta);
 uint64_t stat_get(const uint64_t *counter);
 

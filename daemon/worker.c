@@ -15,7 +15,6 @@
 
 struct worker *netd_workers;
 int netd_nworkers;
-static unsigned pick_counter;
 static __thread struct worker *self;
 
 struct worker *worker_self(void)
@@ -31,11 +30,6 @@ void stat_add(uint64_t *counter, int64_t delta)
 uint64_t stat_get(const uint64_t *counter)
 {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
-}
-
-int worker_pick(void)
-{
-    return (int)(__atomic_fetch_add(&pick_counter, 1, __ATOMIC_RELAXED) % (unsigned)netd_nworkers);
 }
 
 void worker_post(int index, struct msg *m)
