@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "tls.h"
 
 static void connect_next(struct handle *h, int last_err);
 
@@ -33,6 +34,17 @@ static void connect_done(struct handle *h)
     handle_check_waiters(h);
 }
 
+/* The socket is connected; a TLS stream is ready after its handshake (TLS hook). */
+static void connected(struct handle *h, int fd)
+{
+    if (h->tls) {
+        tls_handshake_start(h, fd, connect_done);
+        return;
+    }
+    stream_start(h, fd);
+    connect_done(h);
+}
+
 static void on_connect_ready(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
@@ -44,8 +56,7 @@ static void on_connect_ready(struct ev_loop *loop, ev_io *io, int revents)
     if (err == 0) {
         int fd = h->fd;
         h->fd = -1;
-        stream_start(h, fd);
-        connect_done(h);
+        connected(h, fd);
         return;
     }
     close(h->fd);
@@ -72,7 +83,7 @@ static int connect_one(struct handle *h, size_t i)
         }
     }
     if (connect(fd, sa, h->al.lens[i]) == 0) {
-        stream_start(h, fd);
+        h->fd = fd;
         return 0;
     }
     if (errno != EINPROGRESS) {
@@ -94,7 +105,7 @@ static void connect_next(struct handle *h, int last_err)
         if (rc == 1)
             return;
         if (rc == 0) {
-            connect_done(h);
+            connected(h, h->fd);
             return;
         }
         last_err = -rc;
@@ -182,11 +193,6 @@ void m_connect(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port' must be 0..65535 or a service name");
         return;
     }
-    if (param(r, "tls") && !json_is_false(param(r, "tls"))) {
-        /* TLS hook: never fall back to plaintext. */
-        req_fail(r, NETD_E_TLS, NULL, "TLS is not available in this build of netd yet");
-        return;
-    }
     const char *type = param_str(r, "type");
     struct handle *h =
         handle_new(w, r, type && strcmp(type, "datagram") == 0 ? HK_DATAGRAM : HK_STREAM);
@@ -223,6 +229,17 @@ void m_connect(struct worker *w, struct req *r)
     } else {
         h->hostname = malloc(strlen(host) + strlen(service) + 2);
         sprintf(h->hostname, "%s:%s", host, service);
+    }
+
+    /* TLS hook: the session is set up before connecting, so bad options
+     * fail at once. The host given is its default server name. */
+    bool unix_dest = path || (h->al.count > 0 && h->al.addrs[0].ss_family == AF_UNIX);
+    const char *given = by_handle ? h->hostname : host;
+    h->host = given && !unix_dest ? strdup(given) : NULL;
+    json_t *tls = param(r, "tls");
+    if (tls && !json_is_false(tls) && tls_connect_prepare(h, r, tls, h->host) < 0) {
+        handle_close(h, "bad tls");
+        return;
     }
 
     /* Answering frees @r and its parameters: keep what resolution needs. */

@@ -605,6 +605,8 @@ void control_reap(struct worker *w)
         w->conn_graveyard = c->next_grave;
         netd_line_free(&c->lines);
         buf_free(&c->out);
+        free(c->tls_cafile);
+        free(c->tls_capath);
         free(c);
     }
 }

@@ -218,6 +218,9 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->params = rq.params ? json_incref(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
+    /* TLS hook: the connection's trust store travels with the request. */
+    r->tls_cafile = c->tls_cafile ? strdup(c->tls_cafile) : NULL;
+    r->tls_capath = c->tls_capath ? strdup(c->tls_capath) : NULL;
     r->pass_fd = m->id == NETD_M_ASSIGN ? control_take_fd(c) : -1;
     json_object_del(msg, "params");
     json_object_del(msg, "id");

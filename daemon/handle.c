@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 
 #include "netd.h"
+#include "tls.h"
 
 static const char *const kind_names[] = {"address", "stream", "listener", "datagram"};
 static const char *const state_names[] = {"waiting", "success", "failure", "closed"};
@@ -150,6 +151,7 @@ struct handle *handle_get(struct worker *w, struct req *r, const char *pname)
         req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL, "unknown handle: %.64s", name ? name : "");
         return NULL;
     }
+    r->h = h; /* lets a failure be told in the handle's terms (TLS) */
     return h;
 }
 
@@ -189,6 +191,8 @@ void handle_close(struct handle *h, const char *why)
         reqlist_abort(lists[i], why);
     if (h->kind == HK_LISTENER)
         loop_listener_closed(h);
+    if (h->kind == HK_LISTENER && h->tls)
+        tls_listener_close(h); /* TLS hook: its handshakes and context */
     if (h->kind == HK_STREAM || h->kind == HK_DATAGRAM)
         stream_close(h);
     ev_io_stop(h->w->loop, &h->rio);
@@ -216,6 +220,7 @@ void handle_reap(struct worker *w)
         free(h->fail_msg);
         json_decref(h->fail_data);
         free(h->hostname);
+        free(h->host);
         free(h->unix_path);
         addrlist_free(&h->al);
         free(h);
@@ -273,6 +278,9 @@ json_t *handle_status(struct handle *h)
         json_object_set_new(st, "bytes_in", json_integer(0));
         json_object_set_new(st, "bytes_out", json_integer(0));
     }
+    json_t *tls = h->tls ? tls_status(h) : NULL; /* TLS hook */
+    if (tls)
+        json_object_set_new(st, "tls", tls);
     return st;
 }
 

@@ -13,13 +13,18 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "tls.h"
 
 #define ACCEPT_RETRY_SECONDS 0.1
 
 void listener_update(struct handle *h)
 {
+    /* TLS hook: connections that finished their handshake go out first,
+     * and no more are accepted while too many handshakes are under way. */
+    if (h->tls)
+        tls_listener_pump(h);
     bool want = (h->acceptors.count > 0 || h->waiters.count > 0 || loop_can_accept(h)) &&
-                !ev_is_active(&h->retry);
+                !ev_is_active(&h->retry) && (!h->tls || tls_accept_room(h));
     if (want && !ev_is_active(&h->rio))
         ev_io_start(h->w->loop, &h->rio);
     else if (!want && ev_is_active(&h->rio))
@@ -41,22 +46,37 @@ static void give(struct handle *l, int fd)
         close(fd);
         return;
     }
-    stream_start(h, fd);
+    accepted_start(l, h, fd);
     h->hostname = strdup(l->name);
     req_ok(r, json_pack("{s:s}", "handle", h->name));
+}
+
+void accepted_start(struct handle *l, struct handle *h, int fd)
+{
+    if (l->tls)
+        tls_adopt(l, h); /* TLS hook: the session whose handshake succeeded */
+    stream_start(h, fd);
+}
+
+void listener_deliver(struct handle *l, int fd)
+{
+    /* A waiting `accept` goes before the loop. */
+    if (l->acceptors.count > 0)
+        give(l, fd);
+    else
+        loop_accepted(l, fd);
 }
 
 static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *l = io->data;
-    while (l->acceptors.count > 0 || loop_can_accept(l)) {
+    while ((l->acceptors.count > 0 || loop_can_accept(l)) && (!l->tls || tls_accept_room(l))) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            /* A waiting `accept` goes before the loop. */
-            if (l->acceptors.count > 0)
-                give(l, fd);
+            if (l->tls)
+                tls_accept(l, fd); /* TLS hook: handed on after its handshake */
             else
-                loop_accepted(l, fd);
+                listener_deliver(l, fd);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
@@ -180,17 +200,17 @@ void m_listen(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port' must be 0..65535 or a service name");
         return;
     }
-    if (param(r, "tls") && !json_is_false(param(r, "tls"))) {
-        /* TLS hook: never fall back to plaintext. */
-        req_fail(r, NETD_E_TLS, NULL, "TLS is not available in this build of netd yet");
-        return;
-    }
     const char *type = param_str(r, "type");
     bool dgram = type && strcmp(type, "datagram") == 0;
     struct handle *h = handle_new(w, r, dgram ? HK_DATAGRAM : HK_LISTENER);
     if (!h)
         return;
     h->type = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    json_t *tls = param(r, "tls");
+    if (tls && !json_is_false(tls) && tls_listen_prepare(h, r, tls) < 0) {
+        handle_close(h, "bad tls"); /* TLS hook: the server context lives on the listener */
+        return;
+    }
     if (path) {
         h->hostname = strdup(path);
         struct sockaddr_storage ss;

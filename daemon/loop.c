@@ -63,7 +63,7 @@ void loop_accepted(struct handle *l, int fd)
         close(fd);
         return;
     }
-    stream_start(h, fd);
+    accepted_start(l, h, fd);
     h->looped = true;
     h->hostname = strdup(l->name);
     struct sockaddr_storage ss;

@@ -174,6 +174,8 @@ struct conn {
     int n_in_fds;
     /* Credits owed to accept loops for notifications still queued here. */
     struct credit *credits;
+    /* TLS: the trust store of this connection's connects (tls-config); NULL: the system's. */
+    char *tls_cafile, *tls_capath;
 };
 
 /** Sends notification @line (taken) to connection @conn_id on worker @worker;
@@ -234,6 +236,8 @@ struct req {
     bool keep;
     size_t written; /* write: bytes the kernel took */
     int pass_fd;    /* a descriptor travelling with the request or its answer, or -1 */
+    /* TLS: copies of the connection's tls-config, for whichever worker runs it. */
+    char *tls_cafile, *tls_capath;
 };
 
 /** The request queue of one kind on a handle (FIFO). */
@@ -357,7 +361,7 @@ struct handle {
 
     /* streams */
     const struct transport *tp;
-    void *tls;        /* the transport's state (TLS session) */
+    void *tls;        /* TLS: a stream's session; a listener's server context (tls.h) */
     unsigned tp_want; /* TP_WANT_* */
     struct buf rbuf;
     bool eof; /* the peer ended its side and rbuf holds the rest */
@@ -370,6 +374,7 @@ struct handle {
 
     /* address handles, and connect/listen while they resolve */
     char *hostname;
+    char *host; /* the host connect was given: TLS's default server name */
     struct addrlist al;
     size_t al_next; /* connect: next address to try */
     struct sockaddr_storage bind_addr;
@@ -494,6 +499,10 @@ void m_accept_loop(struct worker *w, struct req *r);
 
 /* stream.c internals used by listener.c and connect.c */
 void listener_update(struct handle *h);
+/** Hands connection @fd accepted by @l to a waiting accept, else to its accept loop. */
+void listener_deliver(struct handle *l, int fd);
+/** Starts stream @h on @fd, a connection @l accepted (a TLS listener's brings its session). */
+void accepted_start(struct handle *l, struct handle *h, int fd);
 enum { WF_RESOLVED, WF_CONNECTED, WF_READABLE, WF_WRITABLE, WF_DRAINED, WF_ERROR };
 int wait_for_parse(const char *s);
 void stream_update(struct handle *h);

@@ -10,6 +10,7 @@
 
 #include "netd.h"
 #include "rpc.h"
+#include "tls.h"
 
 void reqlist_push(struct reqlist *l, struct req *r)
 {
@@ -43,6 +44,8 @@ void req_free(struct req *r)
         close(r->pass_fd);
     json_decref(r->id);
     json_decref(r->params);
+    free(r->tls_cafile);
+    free(r->tls_capath);
     free(r);
 }
 
@@ -71,6 +74,9 @@ void req_fail(struct req *r, enum netd_err kind, json_t *data, const char *fmt, 
 
 void req_fail_errno(struct req *r, int err, const char *what)
 {
+    /* TLS hook: a TLS stream's own failure is a `tls` error, told by tls.c. */
+    if (err == TLS_EFAIL && tls_fail_req(r, r->h, err, what))
+        return;
     req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(err)), "%s: %s", what,
              strerror(err));
 }
