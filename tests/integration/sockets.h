@@ -237,6 +237,33 @@ static inline void s_expect_dgram(int fd, const char *want, int ms)
         fail_msg("expected the datagram \"%s\", got %zu bytes \"%.*s\"", want, n, (int)n, buf);
 }
 
+/**
+ * Makes a fresh self-signed certificate for localhost and 127.0.0.1 with the
+ * openssl command: @dir (PATH_MAX) gets a new directory holding cert.pem
+ * and key.pem. Returns 0, or -1 when openssl is not there (callers skip).
+ */
+static inline int s_self_signed(char *dir, size_t n)
+{
+    snprintf(dir, n, "/tmp/netd-seed-tls-%d-XXXXXX", (int)getpid());
+    if (!mkdtemp(dir))
+        fail_msg("mkdtemp: %s", strerror(errno));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+             "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             dir, dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/** Removes what s_self_signed() made. */
+static inline void s_self_signed_free(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+
 /* ------------------------------------------------------------------ */
 /* netd calls                                                          */
 
