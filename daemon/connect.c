@@ -73,6 +73,11 @@ static int connect_one(struct handle *h, size_t i)
     int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    int rc = h->pre_opts ? sockopt_apply_pre(h, fd, sa->sa_family) : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     if (h->bind_len) {
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -202,6 +207,10 @@ void m_connect(struct worker *w, struct req *r)
     if (parse_bind(r, h) < 0) {
         handle_close(h, "bad bind");
         req_fail(r, NETD_E_PARAMS, NULL, "bindhost must be a numeric address and bindport a port");
+        return;
+    }
+    if (sockopt_prepare(r, h) < 0) {
+        handle_close(h, "bad options");
         return;
     }
     if (by_handle) {

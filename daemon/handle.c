@@ -223,6 +223,7 @@ void handle_reap(struct worker *w)
         free(h->host);
         free(h->unix_path);
         addrlist_free(&h->al);
+        json_decref(h->pre_opts);
         free(h);
     }
 }

@@ -118,6 +118,11 @@ static int listen_one(struct handle *h, struct req *r, size_t i)
         if (param_bool(r, "reuseport", false))
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     }
+    int rc = h->pre_opts ? sockopt_apply_pre(h, fd, sa->sa_family) : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
     json_t *bl = param(r, "backlog");
     int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
     if (bind(fd, sa, h->al.lens[i]) < 0 || (h->type == SOCK_STREAM && listen(fd, backlog) < 0)) {
@@ -206,6 +211,10 @@ void m_listen(struct worker *w, struct req *r)
     if (!h)
         return;
     h->type = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    if (sockopt_prepare(r, h) < 0) {
+        handle_close(h, "bad options");
+        return;
+    }
     json_t *tls = param(r, "tls");
     if (tls && !json_is_false(tls) && tls_listen_prepare(h, r, tls) < 0) {
         handle_close(h, "bad tls"); /* TLS hook: the server context lives on the listener */

@@ -381,6 +381,7 @@ struct handle {
     socklen_t bind_len;
     char *unix_path; /* a path listener netd created, removed on close */
     void (*on_resolved)(struct handle *h, int gai, struct addrlist *al);
+    json_t *pre_opts; /* "options" to set before bind/connect (sockopt.c) */
 
     struct handle *next_grave;
 };
@@ -476,6 +477,10 @@ void m_release(struct worker *w, struct req *r);
 void m_assign(struct worker *w, struct req *r);
 void m_starttls(struct worker *w, struct req *r);
 void m_tls_config(struct worker *w, struct req *r);
+
+/* sockopt.c */
+int sockopt_prepare(struct req *r, struct handle *h);
+int sockopt_apply_pre(struct handle *h, int fd, int family);
 
 /* datagram.c */
 void dgram_read(struct handle *h, struct req *r);

@@ -196,6 +196,8 @@ static int value_in(struct req *r, const struct opt *o, json_t *v, void *buf)
         [V_GROUP4] = "\"GROUP\" or \"GROUP@INTERFACE-ADDRESS\" (IPv4 addresses)",
         [V_GROUP6] = "\"GROUP\" or \"GROUP@INTERFACE\" (IPv6 group, interface name or index)",
     };
+    if (!r)
+        return -1;
     if (o->type == V_INT)
         req_fail(r, NETD_E_PARAMS, NULL, "%s takes an integer between %lld and %lld", o->name,
                  o->min, o->max);
@@ -301,4 +303,79 @@ void m_getsockopt(struct worker *w, struct req *r)
         return;
     }
     req_ok(r, json_pack("{s:o}", "value", value_out(o, &v)));
+}
+
+/* ---- options set between socket() and bind()/connect() ---- */
+
+union optval {
+    int i;
+    struct linger l;
+    struct ip_mreqn m4;
+    struct ipv6_mreq m6;
+};
+
+/*
+ * Checks the "options" parameter of connect/listen/server: an object of
+ * option -> value, for options that can be set. Some options only work
+ * before the socket is bound (ipv6-v6only) or matter most then (so-rcvbuf
+ * for window scaling, so-reuseport): this is the only place to set them.
+ * Keeps the checked object on @h for sockopt_apply_pre(). -1: @r answered.
+ */
+int sockopt_prepare(struct req *r, struct handle *h)
+{
+    json_t *all = param(r, "options");
+    if (!all)
+        return 0;
+    if (!json_is_object(all)) {
+        req_fail(r, NETD_E_PARAMS, NULL,
+                 "parameter 'options' must be an object of socket options and values");
+        return -1;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(all, name, v)
+    {
+        const struct opt *o = opt_find(name);
+        union optval buf;
+        if (!o || o->readonly) {
+            req_fail(r, NETD_E_PARAMS, NULL, "options: '%.64s' is not a settable option", name);
+            return -1;
+        }
+        bool tcp_only = o->applies == A_TCP,
+             dgram_only = o->applies == A_INET_DGRAM || o->applies == A_INET6_DGRAM;
+        if ((tcp_only && h->type != SOCK_STREAM) || (dgram_only && h->type != SOCK_DGRAM)) {
+            req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", handle_kind_name(h->kind)),
+                     "options: %s does not apply to a %s socket", o->name,
+                     h->type == SOCK_STREAM ? "stream" : "datagram");
+            return -1;
+        }
+        if (value_in(r, o, v, &buf) < 0)
+            return -1;
+    }
+    h->pre_opts = json_incref(all);
+    return 0;
+}
+
+/* Sets the prepared options on a new socket of @family. Options for
+ * another family (ipv6-* on an IPv4 address of a name that resolves to
+ * both) are skipped. 0, or -errno. */
+int sockopt_apply_pre(struct handle *h, int fd, int family)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(h->pre_opts, name, v)
+    {
+        const struct opt *o = opt_find(name);
+        union optval buf;
+        bool v4 = o->applies == A_INET || o->applies == A_INET_DGRAM;
+        bool v6 = o->applies == A_INET6 || o->applies == A_INET6_DGRAM;
+        bool tcp = o->applies == A_TCP;
+        if ((v4 && family != AF_INET) || (v6 && family != AF_INET6) ||
+            (tcp && family != AF_INET && family != AF_INET6))
+            continue;
+        int len = value_in(NULL, o, v, &buf);
+        if (len < 0 || setsockopt(fd, o->level, o->optname, &buf, (socklen_t)len) < 0)
+            return -errno;
+    }
+    return 0;
 }

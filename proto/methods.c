@@ -45,13 +45,13 @@ static const struct netd_param p_connect[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     {.name = "address", .type = NETD_P_HANDLE},
     P_ENUM("type", socket_types, 0), P_STR("bindhost"), P_PORT("bindport"),
-    {.name = "tls", .type = NETD_P_ANY}, P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+    {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
 
 static const struct netd_param p_listen[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     P_ENUM("type", socket_types, 0),
     {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
-    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, P_KEEP, P_END};
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
 
 static const struct netd_param p_accept[] = {P_HANDLE(REQ), P_TIMEOUT, P_KEEP, P_END};
 
@@ -86,7 +86,7 @@ static const struct netd_param p_server[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     P_ENUM("type", socket_types, 0),
     {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
-    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, P_KEEP, P_END};
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
 
 static const struct netd_param p_recv_from[] = {
     P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES},
