@@ -69,6 +69,9 @@ static void udp_both_ways(struct ufx *f, const char *family)
     n_expect_data(r, "ping");
     expect_from(r, family, f->host, f->peer_port);
     assert_null(json_object_get(r, "truncated"));
+    /* The sender's address object goes straight back as dest (an echo server). */
+    n_send_to(f->c, f->h, json_incref(json_object_get(r, "from")), "echo");
+    s_expect_dgram(f->peer, "echo", 5000);
     json_decref(r);
 
     n_send_to(f->c, f->h, n_inet(f->host, f->peer_port), "pong");
