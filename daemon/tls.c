@@ -546,19 +546,28 @@ static ssize_t tls_send(struct handle *h, const void *buf, size_t n)
     h->tp_want &= ~TP_WANT_READ;
     if (s->sys_err || out_flush(s) < 0)
         return -s->sys_err;
-    if (buf_used(&s->out) > 0)
-        return 0; /* the socket has not taken the last records yet */
-    int k = wolfSSL_write(s->ssl, buf, n < TLS_SEND_MAX ? (int)n : TLS_SEND_MAX);
-    if (k > 0)
-        return k;
-    int err = wolfSSL_get_error(s->ssl, k);
-    if (err == WOLFSSL_ERROR_WANT_WRITE)
-        return 0;
-    if (err == WOLFSSL_ERROR_WANT_READ) {
-        h->tp_want |= TP_WANT_READ;
-        return 0;
+    /* Like send() on a plain socket, take as much as the socket takes: a
+     * burst at a time, until one of them does not fit (it waits in out). */
+    size_t taken = 0;
+    while (taken < n && buf_used(&s->out) == 0) {
+        size_t burst = n - taken < TLS_SEND_MAX ? n - taken : TLS_SEND_MAX;
+        int k = wolfSSL_write(s->ssl, (const char *)buf + taken, (int)burst);
+        if (k > 0) {
+            taken += (size_t)k;
+            continue;
+        }
+        if (taken > 0)
+            break;
+        int err = wolfSSL_get_error(s->ssl, k);
+        if (err == WOLFSSL_ERROR_WANT_WRITE)
+            return 0;
+        if (err == WOLFSSL_ERROR_WANT_READ) {
+            h->tp_want |= TP_WANT_READ;
+            return 0;
+        }
+        return io_failed(s, err);
     }
-    return io_failed(s, err);
+    return (ssize_t)taken;
 }
 
 /* Decrypted bytes inside wolfSSL, and ciphertext read before an upgrade:

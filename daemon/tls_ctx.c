@@ -19,7 +19,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tls_int.h"
+#include "tls_int.h" /* first: wolfssl/options.h must precede the other wolfSSL headers */
+
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/pem.h>
 
 #define CTX_CACHE_SLOTS 16
 
@@ -199,6 +202,39 @@ static int load_trust(WOLFSSL_CTX *ctx, const char *cafile, const char *capath, 
     return 0;
 }
 
+/*
+ * Whether @key is the private key of the certificate in @cert. wolfSSL 5.5's
+ * own check lets an EC key of another certificate through, so the key signs
+ * a few bytes and the certificate's public key must verify them. Key types
+ * that cannot sign this way are left to wolfSSL's check.
+ */
+static bool key_fits(const char *cert, const char *key)
+{
+    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(cert, WOLFSSL_FILETYPE_PEM);
+    WOLFSSL_EVP_PKEY *pub = x ? wolfSSL_X509_get_pubkey(x) : NULL;
+    WOLFSSL_BIO *bio = wolfSSL_BIO_new_file(key, "r");
+    WOLFSSL_EVP_PKEY *priv = bio ? wolfSSL_PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    WOLFSSL_EVP_MD_CTX *sign = wolfSSL_EVP_MD_CTX_new(), *check = wolfSSL_EVP_MD_CTX_new();
+    unsigned char sig[1024];
+    size_t len = sizeof sig;
+    bool fits = true;
+    if (pub && priv && sign && check &&
+        wolfSSL_EVP_DigestSignInit(sign, NULL, wolfSSL_EVP_sha256(), NULL, priv) == 1 &&
+        wolfSSL_EVP_DigestSignUpdate(sign, "netd", 4) == 1 &&
+        wolfSSL_EVP_DigestSignFinal(sign, sig, &len) == 1)
+        fits = wolfSSL_EVP_DigestVerifyInit(check, NULL, wolfSSL_EVP_sha256(), NULL, pub) == 1 &&
+               wolfSSL_EVP_DigestVerifyUpdate(check, "netd", 4) == 1 &&
+               wolfSSL_EVP_DigestVerifyFinal(check, sig, len) == 1;
+    wolfSSL_EVP_MD_CTX_free(sign);
+    wolfSSL_EVP_MD_CTX_free(check);
+    wolfSSL_EVP_PKEY_free(priv);
+    wolfSSL_EVP_PKEY_free(pub);
+    if (bio)
+        wolfSSL_BIO_free(bio);
+    wolfSSL_X509_free(x);
+    return fits;
+}
+
 /* Our own certificate (with its chain) and key, which must belong together. */
 static int load_own(WOLFSSL_CTX *ctx, const struct tls_opts *o, struct tls_why *why)
 {
@@ -212,7 +248,7 @@ static int load_own(WOLFSSL_CTX *ctx, const struct tls_opts *o, struct tls_why *
         snprintf(why->msg, sizeof why->msg, "cannot load the private key %s (a PEM file)", o->key);
         return -1;
     }
-    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS || !key_fits(o->cert, o->key)) {
         snprintf(why->msg, sizeof why->msg, "the key %s does not belong to the certificate %s",
                  o->key, o->cert);
         return -1;

@@ -50,7 +50,7 @@ static bool can_upgrade(struct req *r, struct handle *h)
         return false;
     }
     if (h->readers.count > 0 || h->writers.count > 0 || h->wq_bytes > 0) {
-        req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", "EBUSY"),
+        req_fail(r, NETD_E_PARAMS, NULL,
                  "starttls: reads or writes are waiting on %s; let them finish (or cancel them, "
                  "and wait for \"drained\") first",
                  h->name);

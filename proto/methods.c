@@ -110,7 +110,7 @@ static const struct netd_param p_assign[] = {P_KEEP, P_END};
 static const struct netd_param p_starttls[] = {
     P_HANDLE(REQ), P_ENUM("role", tls_roles, 0), P_STR("servername"), P_BOOL("verify"),
     P_STR("cafile"), P_STR("capath"), {.name = "alpn", .type = NETD_P_ANY},
-    P_STR("cert"), P_STR("key"), P_BOOL("verify_client"), P_KEEP, P_END};
+    P_STR("cert"), P_STR("key"), P_BOOL("verify_client"), P_TIMEOUT, P_KEEP, P_END};
 
 static const struct netd_param p_tls_config[] = {P_STR("cafile"), P_STR("capath"), P_END};
 

@@ -144,7 +144,7 @@ static const struct {
     {"release", "handle:h*"},
     {"assign", "keep:b"},
     {"starttls", "handle:h* role:e servername:s verify:b cafile:s capath:s alpn:a cert:s key:s "
-                 "verify_client:b keep:b"},
+                 "verify_client:b timeout:t keep:b"},
     {"tls-config", "cafile:s capath:s"},
 };
 
