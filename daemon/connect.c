@@ -180,7 +180,22 @@ static int from_address_handle(struct worker *w, struct req *r, struct handle *h
         return -1;
     }
     h->hostname = a->hostname ? strdup(a->hostname) : NULL;
-    return addrlist_copy(&h->al, &a->al, 0, a->al.count);
+    if (addrlist_copy(&h->al, &a->al, 0, a->al.count) < 0) {
+        req_fail(r, NETD_E_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    /* A port given with the address (Pragtical's open_tcp(address, port))
+     * replaces the port the address was resolved with. */
+    json_t *port = param(r, "port");
+    if (port) {
+        int p = port_number(port, h->type);
+        if (p < 0) {
+            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port': unknown service");
+            return -1;
+        }
+        addrlist_set_port(&h->al, p);
+    }
+    return 0;
 }
 
 void m_connect(struct worker *w, struct req *r)

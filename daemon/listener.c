@@ -172,6 +172,8 @@ static void listen_resolved(struct handle *h, int gai, struct addrlist *al)
     }
     h->al = *al;
     memset(al, 0, sizeof *al);
+    if (h->any_host)
+        addrlist_inet6_first(&h->al); /* "::" is dual-stack: both families in one socket */
     int err = EADDRNOTAVAIL;
     for (size_t i = 0; i < h->al.count; i++) {
         int rc = listen_one(h, r, i);
@@ -240,6 +242,7 @@ void m_listen(struct worker *w, struct req *r)
     h->hostname = malloc((host ? strlen(host) : 1) + strlen(service) + 2);
     sprintf(h->hostname, "%s:%s", host ? host : "*", service);
     h->on_resolved = listen_resolved;
+    h->any_host = host == NULL;
     req_park(r, h, &h->connectors, WK_CONNECT, listen_timeout);
     resolve_for(h, host, service, AF_UNSPEC, h->type, true);
 }

@@ -382,6 +382,7 @@ struct handle {
     char *unix_path; /* a path listener netd created, removed on close */
     void (*on_resolved)(struct handle *h, int gai, struct addrlist *al);
     json_t *pre_opts; /* "options" to set before bind/connect (sockopt.c) */
+    bool any_host;    /* listen without host: every local address */
 
     struct handle *next_grave;
 };
@@ -430,6 +431,13 @@ json_t *sockaddr_json(const struct sockaddr *sa, socklen_t len);
 int sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len);
 /** Parses a port parameter (number or string) into @out (a service string). 0, or -1. */
 int port_string(const json_t *port, char *out, size_t outlen);
+/** The number of a port parameter (a number, or a numeric or service-name string); -1 if unknown.
+ */
+int port_number(const json_t *port, int socktype);
+/** Sets the port of every IPv4/IPv6 address in @al. */
+void addrlist_set_port(struct addrlist *al, int port);
+/** Moves IPv6 addresses before IPv4 ones, keeping the order within each. */
+void addrlist_inet6_first(struct addrlist *al);
 
 /* ---- name resolution (resolve.c) ---- */
 

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -85,4 +87,58 @@ int port_string(const json_t *port, char *out, size_t outlen)
         return -1;
     snprintf(out, outlen, "%s", s);
     return 0;
+}
+
+int port_number(const json_t *port, int socktype)
+{
+    char service[64];
+    if (port_string(port, service, sizeof service) < 0)
+        return -1;
+    char *end;
+    long n = strtol(service, &end, 10);
+    if (*end == '\0' && end != service)
+        return n >= 0 && n <= 65535 ? (int)n : -1;
+    /* A service name: /etc/services, a local file, so this never waits. */
+    struct addrinfo hints = {
+        .ai_family = AF_INET, .ai_socktype = socktype, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(NULL, service, &hints, &res) != 0 || !res)
+        return -1;
+    int p = ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port);
+    freeaddrinfo(res);
+    return p;
+}
+
+void addrlist_set_port(struct addrlist *al, int port)
+{
+    for (size_t i = 0; i < al->count; i++) {
+        struct sockaddr_storage *ss = &al->addrs[i];
+        if (ss->ss_family == AF_INET)
+            ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+        else if (ss->ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    }
+}
+
+static void addrlist_swap(struct addrlist *al, size_t a, size_t b)
+{
+    struct sockaddr_storage ss = al->addrs[a];
+    socklen_t len = al->lens[a];
+    int st = al->socktypes[a];
+    al->addrs[a] = al->addrs[b];
+    al->lens[a] = al->lens[b];
+    al->socktypes[a] = al->socktypes[b];
+    al->addrs[b] = ss;
+    al->lens[b] = len;
+    al->socktypes[b] = st;
+}
+
+void addrlist_inet6_first(struct addrlist *al)
+{
+    /* Lists are a handful of entries: bubble each IPv6 one forward. */
+    for (size_t i = 1; i < al->count; i++)
+        for (size_t k = i;
+             k > 0 && al->addrs[k].ss_family == AF_INET6 && al->addrs[k - 1].ss_family != AF_INET6;
+             k--)
+            addrlist_swap(al, k, k - 1);
 }
