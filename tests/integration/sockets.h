@@ -355,6 +355,23 @@ static inline pid_t n_pid(netd_client *c)
     return cr.pid;
 }
 
+/*
+ * S_SANITIZED: this build (netd's too, from the same build directory) runs
+ * under ASan or TSan. Those keep freed memory (ASan's quarantine) and shadow
+ * memory in the process, so RSS says nothing about netd's own bounds there;
+ * the tests check RSS bounds in plain builds only, and say so otherwise.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define S_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define S_SANITIZED 1
+#endif
+#endif
+#ifndef S_SANITIZED
+#define S_SANITIZED 0
+#endif
+
 /** VmRSS of process @pid in KiB, from /proc/<pid>/status. */
 static inline long s_rss_kib(pid_t pid)
 {

@@ -143,8 +143,12 @@ static void test_peer_never_reads(void **state)
     json_decref(st);
     print_message("%zu bytes accepted, %lld pending; netd RSS %ld -> %ld -> %ld KiB\n", total, p,
                   rss[0], rss[1], rss[2]);
-    assert_true(rss[2] - rss[1] < 4 * 1024);
-    assert_true(rss[2] - rss[0] < 48 * 1024);
+    if (S_SANITIZED) {
+        print_message("RSS bounds not checked: a sanitizer build keeps freed memory\n");
+    } else {
+        assert_true(rss[2] - rss[1] < 4 * 1024);
+        assert_true(rss[2] - rss[0] < 48 * 1024);
+    }
     ffx_close(&f);
 }
 

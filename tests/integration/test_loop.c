@@ -345,8 +345,12 @@ static void test_unread_notifications_bounded(void **state)
     long rss2 = s_rss_kib(pid);
     print_message("paused at %lld of %d connections; netd RSS %ld -> %ld -> %ld KiB\n", accepted,
                   opened, rss0, rss1, rss2);
-    assert_true(rss2 - rss1 < 4 * 1024);
-    assert_true(rss2 - rss0 < 64 * 1024);
+    if (S_SANITIZED) {
+        print_message("RSS bounds not checked: a sanitizer build keeps freed memory\n");
+    } else {
+        assert_true(rss2 - rss1 < 4 * 1024);
+        assert_true(rss2 - rss0 < 64 * 1024);
+    }
 
     /* The client reads: every connection is announced, once, none lost. */
     json_t *seen = json_object();
