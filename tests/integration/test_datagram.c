@@ -108,6 +108,20 @@ static void udp_both_ways(struct ufx *f, const char *family)
     expect_from(r, family, f->host, f->peer_port);
     assert_false(json_is_true(json_object_get(r, "eof")));
     json_decref(r);
+
+    /* A connected handle of this family: one datagram per write and read. */
+    char *d = h_new_handle(
+        f->c, "connect",
+        json_pack("{s:s, s:i, s:s}", "host", f->host, "port", f->peer_port, "type", "datagram"));
+    h_write(f->c, d, "connected", 9);
+    s_expect_dgram(f->peer, "connected", 5000);
+    s_sendto_inet(f->peer, "reply", 5, f->host, n_local_port(f->c, d));
+    r = h_call(f->c, "read",
+               json_pack("{s:s, s:i, s:f, s:s}", "handle", d, "nbytes", 100, "timeout", 10.0,
+                         "encoding", "utf8"));
+    h_expect_str(r, "data", "reply");
+    json_decref(r);
+    free(d);
 }
 
 static void test_udp4_both_ways(void **state)
