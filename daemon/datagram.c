@@ -213,8 +213,7 @@ void dgram_write(struct handle *h, struct req *r, uint8_t *data, size_t len,
 }
 
 /* dest: an address handle on this worker, or {host, port} / {path}. */
-static int dest_of(struct worker *w, struct req *r, struct handle *h, struct sockaddr_storage *ss,
-                   socklen_t *len)
+static int dest_of(struct worker *w, struct req *r, struct sockaddr_storage *ss, socklen_t *len)
 {
     json_t *d = param(r, "dest");
     if (json_is_string(d)) {
@@ -226,8 +225,8 @@ static int dest_of(struct worker *w, struct req *r, struct handle *h, struct soc
         bool mine = a && (a->kept ? a->uid == r->uid : a->owner_conn == r->conn_id);
         if (!mine || a->kind != HK_ADDRESS || a->state != HS_SUCCESS) {
             req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL,
-                     "dest %.64s is not a resolved address handle of yours on this worker; "
-                     "pass an address object {host, port} instead",
+                     "dest %.64s is not a resolved address handle of yours; pass an address "
+                     "object {host, port} instead",
                      json_string_value(d));
             return -1;
         }
@@ -262,13 +261,26 @@ static int dest_of(struct worker *w, struct req *r, struct handle *h, struct soc
 
 void m_send_to(struct worker *w, struct req *r)
 {
+    if (r->hop) {
+        /* On the worker of the dest handle: take its address along. */
+        if (dest_of(w, r, &r->dest, &r->dest_len) < 0)
+            return;
+        int next = r->hop - 1;
+        r->hop = 0;
+        dispatch_forward(r, next);
+        return;
+    }
     struct handle *h = handle_get_kind(w, r, "handle", 1u << HK_DATAGRAM);
     if (!h)
         return;
     struct sockaddr_storage ss;
     socklen_t len;
-    if (dest_of(w, r, h, &ss, &len) < 0)
+    if (r->dest_len) {
+        ss = r->dest;
+        len = r->dest_len;
+    } else if (dest_of(w, r, &ss, &len) < 0) {
         return;
+    }
     const char *enc_name = param_str(r, "encoding");
     enum netd_encoding enc;
     netd_encoding_parse(enc_name ? enc_name : "base64", &enc);

@@ -168,7 +168,25 @@ static int route_target(struct conn *c, struct req *r)
     uint64_t seq;
     if (!key || handle_parse(key, &wi, &seq) < 0 || wi >= netd_nworkers)
         return -1;
+    /* send-to with an address handle that lives elsewhere: the request
+     * first visits the address's worker, which copies the address into it
+     * and passes it on (datagram.c). */
+    const char *dest =
+        r->m->id == NETD_M_SEND_TO ? json_string_value(json_object_get(r->params, "dest")) : NULL;
+    int dw;
+    if (dest && handle_parse(dest, &dw, &seq) == 0 && dw < netd_nworkers && dw != wi) {
+        r->hop = wi + 1;
+        return dw;
+    }
     return wi;
+}
+
+void dispatch_forward(struct req *r, int worker)
+{
+    struct req_msg *rm = malloc(sizeof *rm);
+    rm->hdr.fn = on_req;
+    rm->r = r;
+    worker_post(worker, &rm->hdr);
 }
 
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -16,6 +17,12 @@
 #include "tls.h"
 
 #define ACCEPT_RETRY_SECONDS 0.1
+
+static bool poll_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
 
 void listener_update(struct handle *h)
 {
@@ -67,9 +74,9 @@ void listener_deliver(struct handle *l, int fd)
         loop_accepted(l, fd);
 }
 
-static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
+static void accept_some(struct handle *l)
 {
-    struct handle *l = io->data;
+    struct ev_loop *loop = l->w->loop;
     while ((l->acceptors.count > 0 || loop_can_accept(l)) && (!l->tls || tls_accept_room(l))) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -93,6 +100,11 @@ static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
     }
     handle_check_waiters(l);
     listener_update(l);
+}
+
+static void on_acceptable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    accept_some(io->data);
 }
 
 void listener_start(struct handle *h, int fd)
@@ -259,7 +271,15 @@ void m_accept(struct worker *w, struct req *r)
     struct handle *l = handle_get_kind(w, r, "handle", 1u << HK_LISTENER);
     if (!l)
         return;
+    /* timeout 0: take a connection that is already queued, else fail now. */
+    bool queued = poll_readable(l->fd);
+    if (req_timeout(r) == 0 && (!queued || l->acceptors.count > 0)) {
+        req_fail(r, NETD_E_TIMEOUT, NULL, "no connection is waiting");
+        return;
+    }
     req_park(r, l, &l->acceptors, WK_ACCEPT, accept_timeout);
+    if (queued && !ev_is_active(&l->retry))
+        accept_some(l);
     listener_update(l);
 }
 

@@ -236,6 +236,9 @@ struct req {
     bool keep;
     size_t written; /* write: bytes the kernel took */
     int pass_fd;    /* a descriptor travelling with the request or its answer, or -1 */
+    int hop;        /* worker + 1 to pass the request on to after this one (send-to) */
+    struct sockaddr_storage dest; /* send-to: the address taken from dest's worker */
+    socklen_t dest_len;
     /* TLS: copies of the connection's tls-config, for whichever worker runs it. */
     char *tls_cafile, *tls_capath;
 };
@@ -280,6 +283,8 @@ json_t *param(const struct req *r, const char *name);
 /* ---- dispatch (dispatch.c): the request path from a parsed line ---- */
 
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot);
+/** Posts @r to run on @worker (the request moves there). */
+void dispatch_forward(struct req *r, int worker);
 void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot,
                           char *line, int fd);
 /** Takes the oldest descriptor that came with @c's requests, or -1. */
