@@ -501,8 +501,18 @@ static void test_unix_server_and_client(void **state)
         char *in = h_new_handle(c, "accept", json_pack("{s:s, s:f}", "handle", l, "timeout", 10.0));
         h_write(c, out, "unix out", 8);
         h_read_expect(c, in, "unix out", 8, 10);
+        /* sock:connect() again: a new connection, then the old one closed. */
+        char *again = h_new_handle(c, "connect", json_pack("{s:s}", "path", path));
+        char *in2 =
+            h_new_handle(c, "accept", json_pack("{s:s, s:f}", "handle", l, "timeout", 10.0));
+        h_close(c, out);
+        expect_eof(c, in);
+        h_write(c, again, "again", 5);
+        h_read_expect(c, in2, "again", 5, 10);
         close(fd);
         h_close(c, l);
+        free(in2);
+        free(again);
         free(in);
         free(out);
         free(h);
