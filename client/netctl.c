@@ -28,10 +28,15 @@ const struct command netctl_commands[] = {
      "resolve into address handles (kept); prints handle, family, host, port"},
     {"connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT] [--datagram]", 0, 2,
      "unix=,bind=,bind-port=,datagram", cmd_connect, "open a connection (kept); prints its handle"},
-    {"listen", "[HOST] PORT | --unix PATH [--backlog N] [--datagram]", 0, 2,
-     "unix=,backlog=,datagram", cmd_listen, "open a listener (kept); prints its handle"},
+    {"listen", "[HOST] PORT | --unix PATH [--backlog N] [--datagram] [--loop]", 0, 2,
+     "unix=,backlog=,datagram,loop", cmd_listen,
+     "open a listener (kept); prints its handle. With --loop it then accepts every\n"
+     "      connection, printing \"HANDLE PEER\" for each and \"HANDLE closed REASON\" when one\n"
+     "      ends, until interrupted (exit 0) or the listener is closed (\"LISTENER closed\")"},
     {"accept", "H [--timeout S]", 1, 1, "timeout=", cmd_accept,
      "accept one connection on listener H (kept); prints its handle"},
+    {"accept-loop", "H", 1, 1, "", cmd_accept_loop,
+     "accept every connection on listener H, printing them as listen --loop does"},
     {"read", "H N|all [--timeout S]", 2, 2, "timeout=", cmd_read,
      "read up to N bytes from H, raw to stdout"},
     {"chunk", "H N [--timeout S]", 2, 2, "timeout=", cmd_read,

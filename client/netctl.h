@@ -88,7 +88,10 @@ int netctl_lost(struct netctl *n, const char *method, int err);
 /** Prints @v compactly on one line to stdout (the --json form). */
 void print_json(const json_t *v);
 
-/** Formats an address object as "host:port", "[v6]:port" or a path into @out. */
+/**
+ * Formats an address object as "host:port", "[v6]:port" or a path into
+ * @out; "-" when there is none (NULL, or an unnamed unix socket).
+ */
 const char *format_address(const json_t *addr, char *out, size_t len);
 
 /** Prints an object as "key: value" lines; nested addresses and errors in words. */
@@ -134,7 +137,7 @@ int parse_count(const char *s, long long *out);
  * invalid, else 0. */
 int add_timeout_opt(struct netctl *n, const struct args *a, json_t *params);
 
-/* ---- commands: netctl_cmds.c, netctl_stream.c ---- */
+/* ---- commands: netctl_cmds.c, netctl_stream.c, netctl_loop.c ---- */
 
 /**
  * Sets "host" and "port", or "path" from --unix, on @p from a command's
@@ -160,5 +163,13 @@ int cmd_ls(struct netctl *n, const struct args *a);
 int cmd_stats(struct netctl *n, const struct args *a);
 int cmd_cat(struct netctl *n, const struct args *a);
 int cmd_nc(struct netctl *n, const struct args *a);
+
+/**
+ * Follows the accept loop of a listener until it closes or netctl is
+ * interrupted: `listen --loop` (with @params the listen params, through
+ * `server`) when @listener is NULL, else `accept-loop` on @listener.
+ */
+int netctl_follow(struct netctl *n, json_t *params, const char *listener);
+int cmd_accept_loop(struct netctl *n, const struct args *a);
 
 #endif

@@ -187,12 +187,17 @@ int cmd_listen(struct netctl *n, const struct args *a)
         rc = usage_error(n, "--backlog needs a number from 1 to 65535");
     if (!rc && backlog)
         json_object_set_new(p, "backlog", json_integer(b));
+    bool loop = opt_get(a, "loop") != NULL;
+    if (!rc && loop && opt_get(a, "datagram"))
+        rc = usage_error(n, "--loop accepts connections, which datagram sockets do not have");
     if (!rc && opt_get(a, "datagram"))
         json_object_set_new(p, "type", json_string("datagram"));
     if (rc) {
         json_decref(p);
         return rc;
     }
+    if (loop)
+        return netctl_follow(n, p, NULL);
     return call_and_print(n, "listen", p, print_handle);
 }
 

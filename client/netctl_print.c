@@ -25,7 +25,7 @@ const char *format_address(const json_t *addr, char *out, size_t len)
     const char *host = json_string_value(json_object_get(addr, "host"));
     const char *path = json_string_value(json_object_get(addr, "path"));
     json_t *port = json_object_get(addr, "port");
-    if (path)
+    if (path && *path)
         snprintf(out, len, "%s", path);
     else if (host && family && strcmp(family, "inet6") == 0)
         snprintf(out, len, "[%s]:%lld", host, (long long)json_integer_value(port));
