@@ -37,6 +37,19 @@ const struct command netctl_commands[] = {
      "accept one connection on listener H (kept); prints its handle"},
     {"accept-loop", "H", 1, 1, "", cmd_accept_loop,
      "accept every connection on listener H, printing them as listen --loop does"},
+    {"udp listen", "[HOST] PORT | --unix PATH", 0, 2, "unix=", cmd_udp_listen,
+     "open a bound datagram socket (kept); prints its handle"},
+    {"udp connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT]", 0, 2,
+     "unix=,bind=,bind-port=", cmd_udp_connect,
+     "open a connected datagram socket (kept); prints its handle; `read` and\n"
+     "      `write` on it move one datagram each"},
+    {"udp send", "H (HOST PORT | --to ADDRESS | --unix PATH) TEXT|- [--timeout S]",
+     2, 4, "to=,unix=,timeout=", cmd_udp_send,
+     "send TEXT (or all of stdin for -) as one datagram from H; ADDRESS is an\n"
+     "      address handle from `resolve --datagram`; prints bytes sent"},
+    {"udp recv", "H [--max N] [--timeout S]", 1, 1, "max=,timeout=", cmd_udp_recv,
+     "receive one datagram on H: the bytes raw to stdout, \"from HOST:PORT\" to stderr;\n"
+     "      a datagram longer than --max (default 65536) is cut, and stderr says so"},
     {"read", "H N|all [--timeout S]", 2, 2, "timeout=", cmd_read,
      "read up to N bytes from H, raw to stdout"},
     {"chunk", "H N [--timeout S]", 2, 2, "timeout=", cmd_read,
@@ -60,7 +73,7 @@ const struct command netctl_commands[] = {
     {"stats", "", 0, 0, "", cmd_stats, "netd's daemon-wide figures"},
     {"nc", "HOST PORT | --unix PATH", 0, 2, "unix=", cmd_nc,
      "netcat through netd: stdin to the connection, the connection to stdout"},
-    {"help", "[COMMAND]", 0, 1, "", cmd_help, "show commands, or one command's usage"},
+    {"help", "[COMMAND]", 0, 2, "", cmd_help, "show commands, or one command's usage"},
     {NULL, NULL, 0, 0, NULL, NULL, NULL},
 };
 /* clang-format on */
@@ -68,17 +81,60 @@ const struct command netctl_commands[] = {
 static const char global_usage[] =
     "usage: netctl [--socket NAME] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n";
 
-static const struct command *command_find(const char *name)
+/*
+ * Finds the row a command line names. Most commands are one word; those of
+ * a group ("udp send") are two, so the group word can be shared.
+ * Sets *words to how many of @argv the name took.
+ */
+static const struct command *command_find(int argc, char **argv, int *words)
+{
+    for (const struct command *c = netctl_commands; c->name; c++) {
+        const char *sp = strchr(c->name, ' ');
+        if (!sp && strcmp(c->name, argv[0]) == 0) {
+            *words = 1;
+            return c;
+        }
+        size_t glen = sp ? (size_t)(sp - c->name) : 0;
+        if (sp && argc >= 2 && strncmp(c->name, argv[0], glen) == 0 && argv[0][glen] == '\0' &&
+            strcmp(sp + 1, argv[1]) == 0) {
+            *words = 2;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Whether @c belongs to the group of commands named by @word ("udp"). */
+static bool in_group(const struct command *c, const char *word)
+{
+    size_t len = strlen(word);
+    return strncmp(c->name, word, len) == 0 && c->name[len] == ' ';
+}
+
+static bool is_group(const char *word)
 {
     for (const struct command *c = netctl_commands; c->name; c++)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    return NULL;
+        if (in_group(c, word))
+            return true;
+    return false;
 }
 
 static void print_command_usage(FILE *f, const struct command *c)
 {
     fprintf(f, "usage: netctl %s%s%s\n", c->name, *c->usage ? " " : "", c->usage);
+}
+
+/* `netctl udp` alone or with a word that is none of its commands: what there is. */
+static int group_usage(const char *group, const char *word)
+{
+    if (word)
+        fprintf(stderr, "netctl: %s: no command \"%s %s\"; these are:\n", group, group, word);
+    else
+        fprintf(stderr, "netctl: %s: needs one of these commands:\n", group);
+    for (const struct command *c = netctl_commands; c->name; c++)
+        if (in_group(c, group))
+            print_command_usage(stderr, c);
+    return EXIT_USAGE;
 }
 
 static void print_overview(FILE *f)
@@ -98,18 +154,33 @@ static void print_overview(FILE *f)
           f);
 }
 
+static void print_help(const struct command *c)
+{
+    print_command_usage(stdout, c);
+    printf("      %s\n", c->help);
+}
+
+/* `help`, `help COMMAND`, `help GROUP` (every command of it) or `help GROUP COMMAND`. */
 static int cmd_help(struct netctl *n, const struct args *a)
 {
     if (a->argc == 0) {
         print_overview(stdout);
         return EXIT_OK;
     }
-    const struct command *c = command_find(a->argv[0]);
-    if (!c)
-        return usage_error(n, "no command \"%s\"; `netctl help` lists them", a->argv[0]);
-    print_command_usage(stdout, c);
-    printf("      %s\n", c->help);
-    return EXIT_OK;
+    int words = 0;
+    const struct command *c = command_find(a->argc, a->argv, &words);
+    if (c && words == a->argc) {
+        print_help(c);
+        return EXIT_OK;
+    }
+    if (a->argc == 1 && is_group(a->argv[0])) {
+        for (c = netctl_commands; c->name; c++)
+            if (in_group(c, a->argv[0]))
+                print_help(c);
+        return EXIT_OK;
+    }
+    return usage_error(n, "no command \"%s%s%s\"; `netctl help` lists them", a->argv[0],
+                       a->argc > 1 ? " " : "", a->argc > 1 ? a->argv[1] : "");
 }
 
 int usage_error(struct netctl *n, const char *fmt, ...)
@@ -331,13 +402,16 @@ int main(int argc, char **argv)
     int first = parse_globals(&n, argc, argv, &rc);
     if (first < 0)
         return rc;
-    n.cmd = command_find(argv[first]);
+    int words = 0;
+    n.cmd = command_find(argc - first, argv + first, &words);
+    if (!n.cmd && is_group(argv[first]))
+        return group_usage(argv[first], first + 1 < argc ? argv[first + 1] : NULL);
     if (!n.cmd) {
         fprintf(stderr, "netctl: no command \"%s\"; `netctl --help` lists them\n", argv[first]);
         return EXIT_USAGE;
     }
     struct args a;
-    rc = parse_args(&n, argc - first - 1, argv + first + 1, &a);
+    rc = parse_args(&n, argc - first - words, argv + first + words, &a);
     /* Commands whose first argument is a handle name it in error hints. */
     const char *u = n.cmd->usage;
     if (rc == 0 && u[0] == 'H' && (u[1] == ' ' || u[1] == '\0')) {

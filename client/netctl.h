@@ -83,6 +83,18 @@ int netctl_report(struct netctl *n, const char *method, const json_t *error);
 /** Prints why waiting for an answer failed (@err an errno of the library). Returns EXIT_FAIL. */
 int netctl_lost(struct netctl *n, const char *method, int err);
 
+/* ---- netctl_cmds.c: shared by the commands ---- */
+
+/**
+ * Calls @method with @params (stolen) and prints the result: as JSON with
+ * --json, else with @human (nothing when NULL). 0, or EXIT_FAIL.
+ */
+int call_and_print(struct netctl *n, const char *method, json_t *params,
+                   void (*human)(const json_t *result));
+
+/** Prints the "handle" of a result on its own line. */
+void print_handle(const json_t *res);
+
 /* ---- netctl_print.c: output ---- */
 
 /** Prints @v compactly on one line to stdout (the --json form). */
@@ -137,7 +149,7 @@ int parse_count(const char *s, long long *out);
  * invalid, else 0. */
 int add_timeout_opt(struct netctl *n, const struct args *a, json_t *params);
 
-/* ---- commands: netctl_cmds.c, netctl_stream.c, netctl_loop.c ---- */
+/* ---- commands: netctl_cmds.c, _stream.c, _loop.c, _dgram.c ---- */
 
 /**
  * Sets "host" and "port", or "path" from --unix, on @p from a command's
@@ -171,5 +183,10 @@ int cmd_nc(struct netctl *n, const struct args *a);
  */
 int netctl_follow(struct netctl *n, json_t *params, const char *listener);
 int cmd_accept_loop(struct netctl *n, const struct args *a);
+
+int cmd_udp_listen(struct netctl *n, const struct args *a);
+int cmd_udp_connect(struct netctl *n, const struct args *a);
+int cmd_udp_send(struct netctl *n, const struct args *a);
+int cmd_udp_recv(struct netctl *n, const struct args *a);
 
 #endif

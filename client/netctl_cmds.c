@@ -15,9 +15,8 @@
 #include "methods.h"
 #include "netctl.h"
 
-/* Calls @method and prints the result as JSON (--json) or with @human. */
-static int call_and_print(struct netctl *n, const char *method, json_t *params,
-                          void (*human)(const json_t *result))
+int call_and_print(struct netctl *n, const char *method, json_t *params,
+                   void (*human)(const json_t *result))
 {
     json_t *res = NULL;
     int rc = netctl_call(n, method, params, &res);
@@ -36,7 +35,7 @@ static json_t *handle_params(const char *h)
     return json_pack("{s:s}", "handle", h);
 }
 
-static void print_handle(const json_t *res)
+void print_handle(const json_t *res)
 {
     printf("%s\n", json_string_value(json_object_get(res, "handle")));
 }
