@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods.h"
 #include "netctl.h"
 
 static int cmd_help(struct netctl *n, const struct args *a);
@@ -68,13 +69,28 @@ const struct command netctl_commands[] = {
     {"status", "H", 1, 1, "", cmd_status, "state and counters of H"},
     {"wait", "H resolved|connected|readable|writable|drained|error [--timeout S]", 2, 2,
      "timeout=", cmd_wait, "wait until H reaches a state; prints its status"},
+    {"setsockopt", "H OPTION VALUE", 3, 3, "", cmd_setsockopt,
+     "set a socket option of H; VALUE is JSON when it parses as JSON (true, 42,\n"
+     "      null), otherwise a string (a multicast group: 239.1.1.1[@INTERFACE-ADDRESS])"},
+    {"getsockopt", "H OPTION", 2, 2, "", cmd_getsockopt,
+     "print a socket option of H as the kernel reports it"},
     {"keep", "H", 1, 1, "", cmd_simple, "keep H after this connection ends"},
     {"ls", "", 0, 0, "", cmd_ls, "list your handles"},
     {"stats", "", 0, 0, "", cmd_stats, "netd's daemon-wide figures"},
+    {"addrs", "", 0, 0, "", cmd_addrs, "this host's interface addresses"},
     {"nc", "HOST PORT | --unix PATH", 0, 2, "unix=", cmd_nc,
      "netcat through netd: stdin to the connection, the connection to stdout"},
     {"help", "[COMMAND]", 0, 2, "", cmd_help, "show commands, or one command's usage"},
     {NULL, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+/* Commands whose argument is one of a fixed set of words, which `help` lists. */
+static const struct {
+    const char *command;
+    const char *const *words; /* NULL-terminated */
+} arg_choices[] = {
+    {"setsockopt", netd_sockopt_names},
+    {"getsockopt", netd_sockopt_names},
 };
 /* clang-format on */
 
@@ -137,6 +153,18 @@ static int group_usage(const char *group, const char *word)
     return EXIT_USAGE;
 }
 
+/* Lists the words an argument takes, wrapped under the help text. */
+static void print_choices(FILE *f, const char *const *choices)
+{
+    int col = fprintf(f, "      one of:");
+    for (size_t i = 0; choices[i]; i++) {
+        if (col + 1 + (int)strlen(choices[i]) > 78)
+            col = fprintf(f, "\n       ");
+        col += fprintf(f, " %s", choices[i]);
+    }
+    fputc('\n', f);
+}
+
 static void print_overview(FILE *f)
 {
     fputs(global_usage, f);
@@ -158,6 +186,9 @@ static void print_help(const struct command *c)
 {
     print_command_usage(stdout, c);
     printf("      %s\n", c->help);
+    for (size_t i = 0; i < sizeof arg_choices / sizeof *arg_choices; i++)
+        if (strcmp(arg_choices[i].command, c->name) == 0)
+            print_choices(stdout, arg_choices[i].words);
 }
 
 /* `help`, `help COMMAND`, `help GROUP` (every command of it) or `help GROUP COMMAND`. */

@@ -175,6 +175,9 @@ int cmd_ls(struct netctl *n, const struct args *a);
 int cmd_stats(struct netctl *n, const struct args *a);
 int cmd_cat(struct netctl *n, const struct args *a);
 int cmd_nc(struct netctl *n, const struct args *a);
+int cmd_setsockopt(struct netctl *n, const struct args *a);
+int cmd_getsockopt(struct netctl *n, const struct args *a);
+int cmd_addrs(struct netctl *n, const struct args *a);
 
 /**
  * Follows the accept loop of a listener until it closes or netctl is

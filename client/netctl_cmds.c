@@ -398,3 +398,74 @@ int cmd_stats(struct netctl *n, const struct args *a)
 {
     return call_and_print(n, "stats", NULL, print_fields);
 }
+
+/* Refuses an option name the contract does not have before anything is sent. */
+static int check_sockopt(struct netctl *n, const char *option)
+{
+    for (size_t i = 0; netd_sockopt_names[i]; i++)
+        if (strcmp(netd_sockopt_names[i], option) == 0)
+            return 0;
+    return usage_error(n, "no socket option \"%s\"; `netctl help %s` lists them", option,
+                       n->cmd->name);
+}
+
+/*
+ * VALUE is taken as JSON when it is JSON, so booleans, numbers and null
+ * reach netd typed; anything else (a multicast group, an interface) is a
+ * string, which spares the user from quoting it twice.
+ */
+int cmd_setsockopt(struct netctl *n, const struct args *a)
+{
+    int rc = check_sockopt(n, a->argv[1]);
+    if (rc)
+        return rc;
+    json_t *value = json_loads(a->argv[2], JSON_DECODE_ANY, NULL);
+    if (!value)
+        value = json_string(a->argv[2]);
+    json_t *p =
+        json_pack("{s:s,s:s,s:o}", "handle", a->argv[0], "option", a->argv[1], "value", value);
+    return call_and_print(n, "setsockopt", p, NULL);
+}
+
+/* A string value prints as it is; other values in JSON notation (true, 42, null). */
+static void print_sockopt(const json_t *res)
+{
+    const json_t *v = json_object_get(res, "value");
+    if (json_is_string(v)) {
+        printf("%s\n", json_string_value(v));
+        return;
+    }
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    printf("%s\n", s ? s : "null");
+    free(s);
+}
+
+int cmd_getsockopt(struct netctl *n, const struct args *a)
+{
+    int rc = check_sockopt(n, a->argv[1]);
+    if (rc)
+        return rc;
+    json_t *p = json_pack("{s:s,s:s}", "handle", a->argv[0], "option", a->argv[1]);
+    return call_and_print(n, "getsockopt", p, print_sockopt);
+}
+
+static void print_addrs(const json_t *res)
+{
+    size_t i;
+    json_t *ad;
+    printf("%-16s %-6s %-40s %s\n", "INTERFACE", "FAMILY", "ADDRESS", "FLAGS");
+    json_array_foreach(json_object_get(res, "addresses"), i, ad)
+    {
+        const json_t *up = json_object_get(ad, "up");
+        printf("%-16s %-6s %-40s %s%s\n", json_string_value(json_object_get(ad, "interface")),
+               json_string_value(json_object_get(ad, "family")),
+               json_string_value(json_object_get(ad, "host")),
+               up && !json_is_true(up) ? "down" : "up",
+               json_is_true(json_object_get(ad, "loopback")) ? ",loopback" : "");
+    }
+}
+
+int cmd_addrs(struct netctl *n, const struct args *a)
+{
+    return call_and_print(n, "local-addresses", NULL, print_addrs);
+}
