@@ -8,6 +8,7 @@
  * it, so `netctl help` works without a running netd.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +79,16 @@ const struct command netctl_commands[] = {
     {"ls", "", 0, 0, "", cmd_ls, "list your handles"},
     {"stats", "", 0, 0, "", cmd_stats, "netd's daemon-wide figures"},
     {"addrs", "", 0, 0, "", cmd_addrs, "this host's interface addresses"},
+    {"pair", "[--datagram]", 0, 0, "datagram", cmd_pair,
+     "two connected unix sockets (kept); prints both handles, one a line"},
+    {"assign", "[--fd N]", 0, 0, "fd=", cmd_assign,
+     "hand netd the socket that is netctl's stdin (or descriptor N); prints its\n"
+     "      handle (kept; on stderr when stdout is that socket). E.g.\n"
+     "      `socat TCP-LISTEN:8080 EXEC:'netctl assign',nofork` for a connection, or\n"
+     "      `systemd-socket-activate -l 8080 netctl assign --fd 3` for the listener"},
+    {"release", "H -- COMMAND [ARGS...]", 2, INT_MAX, "", cmd_release,
+     "take H's socket out of netd and run COMMAND with it as stdin and stdout;\n"
+     "      H ends. Exit status: COMMAND's, or 127 when it cannot be run"},
     {"nc", "HOST PORT | --unix PATH", 0, 2, "unix=", cmd_nc,
      "netcat through netd: stdin to the connection, the connection to stdout"},
     {"help", "[COMMAND]", 0, 2, "", cmd_help, "show commands, or one command's usage"},
@@ -343,8 +354,8 @@ static int parse_option(struct netctl *n, int argc, char **argv, int *i, struct 
 
 /*
  * Splits the words after the command name into options and arguments.
- * Options may come anywhere; "--" ends them, and "-" alone is an argument
- * (stdin for `write`).
+ * Options may come anywhere; "--" ends them (and `release` needs to know
+ * where it stood), and "-" alone is an argument (stdin for `write`).
  */
 static int parse_args(struct netctl *n, int argc, char **argv, struct args *a)
 {
@@ -352,10 +363,12 @@ static int parse_args(struct netctl *n, int argc, char **argv, struct args *a)
     a->argv = calloc((size_t)argc + 1, sizeof *a->argv);
     a->argc = 0;
     a->nopts = 0;
+    a->dashdash = -1;
     for (int i = 0; i < argc; i++) {
         const char *w = argv[i];
         if (!options_done && strcmp(w, "--") == 0) {
             options_done = true;
+            a->dashdash = a->argc;
         } else if (!options_done && w[0] == '-' && w[1] == '-') {
             int rc = parse_option(n, argc, argv, &i, a);
             if (rc)

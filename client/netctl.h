@@ -34,6 +34,7 @@ struct args {
     int argc;
     char **argv;
     int nopts;
+    int dashdash; /* index in argv of the first word after "--", or -1 if none came */
     struct {
         const char *name;  /* without the leading "--" */
         const char *value; /* NULL for a flag */
@@ -79,6 +80,15 @@ int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **r
  * follows on its own line. Returns EXIT_FAIL.
  */
 int netctl_report(struct netctl *n, const char *method, const json_t *error);
+
+/**
+ * Like netctl_call(), and passes descriptor @send_fd with the request when
+ * it is >= 0 (for "assign"). When @recv_fd is not NULL it is set to the
+ * descriptor netd passed with the answer (now the caller's), or -1 if none
+ * came (for "release").
+ */
+int netctl_call_fd(struct netctl *n, const char *method, json_t *params, int send_fd,
+                   json_t **result, int *recv_fd);
 
 /** Prints why waiting for an answer failed (@err an errno of the library). Returns EXIT_FAIL. */
 int netctl_lost(struct netctl *n, const char *method, int err);
@@ -149,7 +159,7 @@ int parse_count(const char *s, long long *out);
  * invalid, else 0. */
 int add_timeout_opt(struct netctl *n, const struct args *a, json_t *params);
 
-/* ---- commands: netctl_cmds.c, _stream.c, _loop.c, _dgram.c ---- */
+/* ---- commands: netctl_cmds.c, _stream.c, _loop.c, _dgram.c, _fd.c ---- */
 
 /**
  * Sets "host" and "port", or "path" from --unix, on @p from a command's
@@ -191,5 +201,9 @@ int cmd_udp_listen(struct netctl *n, const struct args *a);
 int cmd_udp_connect(struct netctl *n, const struct args *a);
 int cmd_udp_send(struct netctl *n, const struct args *a);
 int cmd_udp_recv(struct netctl *n, const struct args *a);
+
+int cmd_pair(struct netctl *n, const struct args *a);
+int cmd_assign(struct netctl *n, const struct args *a);
+int cmd_release(struct netctl *n, const struct args *a);
 
 #endif

@@ -31,13 +31,16 @@ int netctl_connect(struct netctl *n)
     return -1;
 }
 
-int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **result)
+int netctl_call_fd(struct netctl *n, const char *method, json_t *params, int send_fd,
+                   json_t **result, int *recv_fd)
 {
+    if (recv_fd)
+        *recv_fd = -1;
     if (netctl_connect(n) < 0) {
         json_decref(params);
         return EXIT_FAIL;
     }
-    long long id = netd_client_send(n->client, method, params);
+    long long id = netd_client_send_fd(n->client, method, params, send_fd);
     if (id < 0)
         return netctl_lost(n, method, errno);
     json_t *res = NULL, *err = NULL;
@@ -49,11 +52,18 @@ int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **r
         json_decref(err);
         return EXIT_FAIL;
     }
+    if (recv_fd)
+        *recv_fd = netd_client_take_fd(n->client, id);
     if (result)
         *result = res;
     else
         json_decref(res);
     return 0;
+}
+
+int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **result)
+{
+    return netctl_call_fd(n, method, params, -1, result, NULL);
 }
 
 int netctl_lost(struct netctl *n, const char *method, int err)
@@ -133,7 +143,12 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
             snprintf(buf, len, "check the host name");
         return buf;
     case NETD_E_PARAMS:
-        snprintf(buf, len, "`netctl help %s` shows the arguments", cmd);
+        /* release refuses a stream with bytes netd has read ahead: they would never reach
+         * COMMAND, so they must be taken out first. */
+        if (strcmp(cmd, "release") == 0)
+            snprintf(buf, len, "`netctl read %s 1048576 --timeout 0` takes them out", n->target);
+        else
+            snprintf(buf, len, "`netctl help %s` shows the arguments", cmd);
         return buf;
     case NETD_E_METHOD:
         return "`netctl call rpc.discover` lists the methods this netd has";
