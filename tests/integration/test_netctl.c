@@ -1,10 +1,15 @@
 /*
  * test_netctl.c - the netctl command line against a real netd: ping, a
  * connect/write/read/close round trip through kept handles, ls, and the
- * exit statuses (0 success, 1 error answer or failure, 2 usage error).
+ * exit statuses (0 success, 1 error answer or failure, 2 usage error);
+ * listen --loop and accept-loop, udp send/recv against the test's own UDP
+ * socket, socket options, and sockets passed as descriptors (pair, assign,
+ * release).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,8 +83,17 @@ static void collect(pid_t pid, int ofd, int efd, struct run *r)
         r->err = strdup("");
 }
 
-/* Runs NETCTL_BIN with "--socket" @sock (unless NULL) and @args (NULL-terminated). */
-static struct run netctl(const char *sock, const char *const *args)
+/* A netctl started with netctl_spawn(): its pid and the read ends of its stdout and stderr. */
+struct child {
+    pid_t pid;
+    int out, err;
+};
+
+/*
+ * Starts NETCTL_BIN with "--socket" @sock (unless NULL) and @args
+ * (NULL-terminated), with @in as its stdin (-1: /dev/null).
+ */
+static struct child netctl_spawn(const char *sock, const char *const *args, int in)
 {
     const char *argv[32];
     int n = 0;
@@ -96,21 +110,42 @@ static struct run netctl(const char *sock, const char *const *args)
     assert_int_equal(pipe2(e, O_CLOEXEC), 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (in >= 0)
+        posix_spawn_file_actions_adddup2(&fa, in, 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, o[1], 1);
     posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-    pid_t pid;
-    int rc = posix_spawn(&pid, NETCTL_BIN, &fa, NULL, (char *const *)argv, environ);
+    struct child ch = {.out = o[0], .err = e[0]};
+    int rc = posix_spawn(&ch.pid, NETCTL_BIN, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(o[1]);
     close(e[1]);
     if (rc != 0)
         fail_msg("cannot run %s: %s", NETCTL_BIN, strerror(rc));
+    return ch;
+}
+
+/* Collects what is left of a child's output until it exits. */
+static struct run child_finish(struct child *ch)
+{
     struct run r = {0};
-    collect(pid, o[0], e[0], &r);
-    close(o[0]);
-    close(e[0]);
+    collect(ch->pid, ch->out, ch->err, &r);
+    close(ch->out);
+    close(ch->err);
     return r;
+}
+
+/* Runs netctl to its end with @in as stdin (-1: /dev/null). */
+static struct run netctl_in(const char *sock, const char *const *args, int in)
+{
+    struct child ch = netctl_spawn(sock, args, in);
+    return child_finish(&ch);
+}
+
+static struct run netctl(const char *sock, const char *const *args)
+{
+    return netctl_in(sock, args, -1);
 }
 
 /* Runs netctl and expects exit status @want; shows its output otherwise. */
@@ -238,6 +273,348 @@ static void test_netctl_exit_codes(void **state)
     json_decref(st);
 }
 
+/* Reads one line of the child's stdout (without the newline) into @buf, waiting up to 30 s. */
+static void child_line(struct child *ch, char *buf, size_t len)
+{
+    size_t n = 0;
+    long long deadline = h_now_ms() + 30000;
+    for (;;) {
+        struct pollfd pf = {ch->out, POLLIN, 0};
+        long long left = deadline - h_now_ms();
+        if (left <= 0)
+            fail_msg("no whole line from netctl within 30 s; so far \"%.*s\"", (int)n, buf);
+        if (poll(&pf, 1, (int)left) <= 0)
+            continue;
+        char c;
+        ssize_t k = read(ch->out, &c, 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            fail_msg("netctl's output ended before a whole line; so far \"%.*s\"", (int)n, buf);
+        if (c == '\n') {
+            buf[n] = '\0';
+            return;
+        }
+        if (n + 1 < len)
+            buf[n++] = c;
+    }
+}
+
+/* The port of an inet socket's own address. */
+static int local_port(int fd)
+{
+    struct sockaddr_in in;
+    socklen_t len = sizeof in;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &len), 0);
+    return ntohs(in.sin_port);
+}
+
+/* The port of handle @h, from `localname` through the library. */
+static int handle_port(netd_client *c, const char *h)
+{
+    json_t *addr = h_call(c, "localname", json_pack("{s:s}", "handle", h));
+    int port = (int)h_int(addr, "port");
+    json_decref(addr);
+    return port;
+}
+
+/* Whether @h is among the caller's handles. */
+static int has_handle(netd_client *c, const char *h)
+{
+    json_t *res = h_call(c, "handles", NULL);
+    size_t i;
+    json_t *st;
+    int found = 0;
+    json_array_foreach(json_object_get(res, "handles"), i, st)
+    {
+        found |= strcmp(h_str(st, "handle"), h) == 0;
+    }
+    json_decref(res);
+    return found;
+}
+
+/* The bytes netd holds ready to read for @h (status.readable). */
+static long long status_readable(netd_client *c, const char *h)
+{
+    json_t *st = h_call(c, "status", json_pack("{s:s}", "handle", h));
+    long long n = h_int(st, "readable");
+    json_decref(st);
+    return n;
+}
+
+/* Copies the first line of netctl's stdout (its handle) into a new string. */
+static char *first_line(const struct run *r)
+{
+    return strndup(r->out, strcspn(r->out, "\n"));
+}
+
+static void test_netctl_listen_loop(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    const char *args[] = {"listen", "127.0.0.1", "0", "--loop", NULL};
+    struct child ch = netctl_spawn(s, args, -1);
+    char listener[128], line[512], want[512];
+    child_line(&ch, listener, sizeof listener);
+    int fd = h_plain_connect("127.0.0.1", handle_port(c, listener));
+    /* One line per connection, as it comes: "HANDLE PEER". */
+    child_line(&ch, line, sizeof line);
+    char *conn = strndup(line, strcspn(line, " "));
+    snprintf(want, sizeof want, "%s 127.0.0.1:%d", conn, local_port(fd));
+    assert_string_equal(line, want);
+    /* The connection is a kept handle other runs can use. */
+    h_plain_write(fd, "to netd", 7);
+    struct run r = expect_run(s, 0, "chunk", conn, "7", "--timeout", "10");
+    assert_string_equal(r.out, "to netd");
+    run_free(&r);
+    h_plain_close(fd);
+    child_line(&ch, line, sizeof line);
+    snprintf(want, sizeof want, "%s closed eof", conn);
+    assert_string_equal(line, want);
+    /* Interrupted: exit 0, and the listener it opened is closed; the connection stays. */
+    kill(ch.pid, SIGINT);
+    r = child_finish(&ch);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+    assert_false(has_handle(c, listener));
+    assert_true(has_handle(c, conn));
+    free(conn);
+}
+
+static void test_netctl_accept_loop(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    char *l = h_new_handle(c, "listen",
+                           json_pack("{s:s,s:i,s:b}", "host", "127.0.0.1", "port", 0, "keep", 1));
+    const char *args[] = {"--json", "accept-loop", l, NULL};
+    struct child ch = netctl_spawn(s, args, -1);
+    int fd = h_plain_connect("127.0.0.1", handle_port(c, l));
+    char line[512];
+    child_line(&ch, line, sizeof line);
+    json_t *note = json_loads(line, 0, NULL);
+    assert_non_null(note);
+    h_expect_str(note, "listener", l);
+    assert_int_equal(h_int(json_object_get(note, "peer"), "port"), local_port(fd));
+    json_decref(note);
+    /* Closing the listener ends the loop: its handle is the last line, and netctl exits 0. */
+    h_close(c, l);
+    child_line(&ch, line, sizeof line);
+    note = json_loads(line, 0, NULL);
+    h_expect_str(note, "handle", l);
+    json_decref(note);
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+    free(l);
+}
+
+/* The test's own UDP peer on 127.0.0.1; returns its descriptor and sets *port. */
+static int udp_peer(int *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof in), 0);
+    *port = local_port(fd);
+    return fd;
+}
+
+static void udp_send(int fd, int port, const char *text)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ssize_t k = sendto(fd, text, strlen(text), 0, (struct sockaddr *)&to, sizeof to);
+    assert_int_equal(k, (ssize_t)strlen(text));
+}
+
+/* Receives one datagram within 10 s and expects @text from port @from_port. */
+static void udp_expect(int fd, const char *text, int from_port)
+{
+    struct pollfd pf = {fd, POLLIN, 0};
+    assert_int_equal(poll(&pf, 1, 10000), 1);
+    char buf[512];
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t k = recvfrom(fd, buf, sizeof buf - 1, 0, (struct sockaddr *)&from, &len);
+    assert_true(k >= 0);
+    buf[k] = '\0';
+    assert_string_equal(buf, text);
+    assert_int_equal(ntohs(from.sin_port), from_port);
+}
+
+static void test_netctl_udp(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    int peer_port;
+    int peer = udp_peer(&peer_port);
+    struct run r = expect_run(s, 0, "udp", "listen", "127.0.0.1", "0");
+    char *h = first_line(&r);
+    run_free(&r);
+    int port = handle_port(c, h);
+    char pp[16], from[64];
+    snprintf(pp, sizeof pp, "%d", peer_port);
+    snprintf(from, sizeof from, "from 127.0.0.1:%d\n", peer_port);
+    /* recv: the payload raw on stdout, the sender on stderr. */
+    udp_send(peer, port, "ping");
+    r = expect_run(s, 0, "udp", "recv", h, "--timeout", "10");
+    assert_string_equal(r.out, "ping");
+    assert_string_equal(r.err, from);
+    run_free(&r);
+    /* send: to HOST PORT; it prints the bytes sent. */
+    r = expect_run(s, 0, "udp", "send", h, "127.0.0.1", pp, "pong");
+    assert_string_equal(r.out, "4\n");
+    run_free(&r);
+    udp_expect(peer, "pong", port);
+    /* A datagram longer than --max is cut, and stderr says so. */
+    udp_send(peer, port, "0123456789");
+    r = expect_run(s, 0, "udp", "recv", h, "--max", "4", "--timeout", "10");
+    assert_string_equal(r.out, "0123");
+    assert_non_null(strstr(r.err, "truncated"));
+    run_free(&r);
+    expect_status(s, 1, "udp", "recv", h, "--timeout", "0");
+    expect_status(s, 2, "udp", "send", h, "127.0.0.1", "pong");
+    expect_status(s, 2, "udp");
+    close(peer);
+    free(h);
+}
+
+static void test_netctl_sockopt(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    struct run r = expect_run(s, 0, "udp", "listen", "127.0.0.1", "0");
+    char *h = first_line(&r);
+    run_free(&r);
+    /* VALUE that is JSON goes as JSON, and comes back as the kernel has it. */
+    expect_status(s, 0, "setsockopt", h, "so-broadcast", "true");
+    r = expect_run(s, 0, "getsockopt", h, "so-broadcast");
+    assert_string_equal(r.out, "true\n");
+    run_free(&r);
+    expect_status(s, 0, "setsockopt", h, "so-broadcast", "false");
+    r = expect_run(s, 0, "getsockopt", h, "so-broadcast");
+    assert_string_equal(r.out, "false\n");
+    run_free(&r);
+    expect_status(s, 0, "setsockopt", h, "ip-ttl", "42");
+    r = expect_run(s, 0, "--json", "getsockopt", h, "ip-ttl");
+    assert_string_equal(r.out, "{\"value\":42}\n");
+    run_free(&r);
+    /* Other VALUEs go as strings: a group joined can be left once, not twice. */
+    expect_status(s, 0, "setsockopt", h, "ip-add-membership", "239.1.1.2@127.0.0.1");
+    expect_status(s, 0, "setsockopt", h, "ip-drop-membership", "239.1.1.2@127.0.0.1");
+    r = expect_run(s, 1, "setsockopt", h, "ip-drop-membership", "239.1.1.2@127.0.0.1");
+    assert_non_null(strstr(r.err, "EADDRNOTAVAIL"));
+    run_free(&r);
+    expect_status(s, 1, "setsockopt", h, "ip-ttl", "999");
+    expect_status(s, 2, "setsockopt", h, "no-such-option", "1");
+    expect_status(s, 2, "getsockopt", h);
+    free(h);
+}
+
+/* A stream handle of netd's connected to the test's plain socket *fd. */
+static char *accepted_stream(netd_client *c, int *fd)
+{
+    char *l = h_new_handle(c, "listen",
+                           json_pack("{s:s,s:i,s:b}", "host", "127.0.0.1", "port", 0, "keep", 1));
+    *fd = h_plain_connect("127.0.0.1", handle_port(c, l));
+    char *h = h_new_handle(c, "accept", json_pack("{s:s,s:b}", "handle", l, "keep", 1));
+    h_close(c, l);
+    free(l);
+    return h;
+}
+
+static void test_netctl_release(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    int fd;
+    char *h = accepted_stream(c, &fd);
+    /* Usage errors and a command that does not exist leave the handle in netd. */
+    expect_status(s, 2, "release", h, "sh", "-c", "echo hi");
+    expect_status(s, 2, "release", h, "--");
+    expect_status(s, 127, "release", h, "--", "/nonexistent/command");
+    assert_true(has_handle(c, h));
+    /* COMMAND writes into the socket; the peer reads it, and the handle has ended. */
+    expect_status(s, 0, "release", h, "--", "sh", "-c", "echo hi");
+    h_plain_read_expect(fd, "hi\n", 3, 10000);
+    assert_false(has_handle(c, h));
+    free(h);
+    /* COMMAND's stdin is the socket too, and its exit status is netctl's. Bytes
+     * sent before the release would be read ahead by netd (which refuses the
+     * release then), so the peer speaks once the handle has gone. */
+    h = accepted_stream(c, &fd);
+    const char *args[] = {"release", h, "--", "sh", NULL};
+    struct child ch = netctl_spawn(s, args, -1);
+    for (int i = 0; i < 1000 && has_handle(c, h); i++)
+        h_sleep_ms(10);
+    h_plain_write(fd, "echo bye; exit 3\n", 17);
+    h_plain_read_expect(fd, "bye\n", 4, 10000);
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 3);
+    run_free(&r);
+    free(h);
+    /* Bytes netd holds for the stream: refused, with a way out named. */
+    h = accepted_stream(c, &fd);
+    h_plain_write(fd, "early", 5);
+    for (int i = 0; i < 1000 && status_readable(c, h) < 5; i++)
+        h_sleep_ms(10);
+    r = expect_run(s, 1, "release", h, "--", "true");
+    assert_non_null(strstr(r.err, "netctl read"));
+    run_free(&r);
+    free(h);
+}
+
+static void test_netctl_pair_assign(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    /* pair: two handles, one a line, connected to each other. */
+    struct run r = expect_run(s, 0, "pair");
+    char a[128], b[128];
+    assert_int_equal(sscanf(r.out, "%127s %127s", a, b), 2);
+    run_free(&r);
+    h_write(c, a, "across", 6);
+    h_read_expect(c, b, "across", 6, 10);
+    /* assign: netctl's stdin socket becomes a handle. */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    const char *args[] = {"assign", NULL};
+    r = netctl_in(s, args, sv[0]);
+    close(sv[0]);
+    assert_int_equal(r.status, 0);
+    char *h = first_line(&r);
+    run_free(&r);
+    h_write(c, h, "assigned", 8);
+    h_plain_read_expect(sv[1], "assigned", 8, 10000);
+    close(sv[1]);
+    free(h);
+    /* Not a socket on stdin: an error that says so. */
+    r = expect_run(s, 1, "assign");
+    assert_non_null(strstr(r.err, "not a socket"));
+    run_free(&r);
+}
+
+static void test_netctl_help_lists_commands(void **state)
+{
+    const char *const cmds[] = {"udp send", "udp recv", "setsockopt", "getsockopt", "pair",
+                                "addrs",    "assign",   "release",    "accept-loop"};
+    struct run r = expect_run(NULL, 0, "--help");
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        assert_non_null(strstr(r.out, cmds[i]));
+    run_free(&r);
+    r = expect_run(NULL, 0, "help", "udp", "send");
+    assert_non_null(strstr(r.out, "usage: netctl udp send"));
+    run_free(&r);
+    expect_status(NULL, 2, "help", "udp", "nothing");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +622,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_netctl_round_trip, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_ls, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_exit_codes, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_listen_loop, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_accept_loop, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_udp, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_sockopt, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_release, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_pair_assign, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_help_lists_commands, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
