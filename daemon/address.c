@@ -128,17 +128,10 @@ void m_address(struct worker *w, struct req *r)
     h->type = socktype_of(r);
     if (path) {
         h->hostname = strdup(path);
-        h->al.addrs = calloc(1, sizeof *h->al.addrs);
-        h->al.lens = calloc(1, sizeof *h->al.lens);
-        h->al.socktypes = calloc(1, sizeof *h->al.socktypes);
-        int rc = sockaddr_unix(path, &h->al.addrs[0], &h->al.lens[0]);
-        if (rc < 0) {
-            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'path': %s", strerror(-rc));
+        if (addrlist_unix(r, &h->al, path, h->type) < 0) {
             handle_close(h, "bad path");
             return;
         }
-        h->al.socktypes[0] = h->type;
-        h->al.count = 1;
         h->state = HS_SUCCESS;
         address_answer(r, h);
         return;

@@ -235,21 +235,10 @@ void m_connect(struct worker *w, struct req *r)
         }
     } else if (path) {
         h->hostname = strdup(path);
-        struct addrlist one = {0};
-        struct sockaddr_storage ss;
-        socklen_t len;
-        int rc = sockaddr_unix(path, &ss, &len);
-        if (rc < 0) {
+        if (addrlist_unix(r, &h->al, path, h->type) < 0) {
             handle_close(h, "bad path");
-            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'path': %s", strerror(-rc));
             return;
         }
-        int st = h->type;
-        one.addrs = &ss;
-        one.lens = &len;
-        one.socktypes = &st;
-        one.count = 1;
-        addrlist_copy(&h->al, &one, 0, 1);
     } else {
         h->hostname = malloc(strlen(host) + strlen(service) + 2);
         sprintf(h->hostname, "%s:%s", host, service);

@@ -236,18 +236,11 @@ void m_listen(struct worker *w, struct req *r)
     }
     if (path) {
         h->hostname = strdup(path);
-        struct sockaddr_storage ss;
-        socklen_t len;
-        int rc = sockaddr_unix(path, &ss, &len);
-        if (rc < 0) {
+        if (addrlist_unix(r, &h->al, path, h->type) < 0) {
             handle_close(h, "bad path");
-            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'path': %s", strerror(-rc));
             return;
         }
-        int st = h->type;
-        struct addrlist one = {&ss, &len, &st, 1};
-        addrlist_copy(&h->al, &one, 0, 1);
-        rc = listen_one(h, r, 0);
+        int rc = listen_one(h, r, 0);
         listen_finish(h, r, rc < 0 ? -rc : 0);
         return;
     }

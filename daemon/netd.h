@@ -439,6 +439,8 @@ int port_string(const json_t *port, char *out, size_t outlen);
 /** The number of a port parameter (a number, or a numeric or service-name string); -1 if unknown.
  */
 int port_number(const json_t *port, int socktype);
+/** @al := the unix address @path; -1 after answering @r when the path is unusable. */
+int addrlist_unix(struct req *r, struct addrlist *al, const char *path, int socktype);
 /** Sets the port of every IPv4/IPv6 address in @al. */
 void addrlist_set_port(struct addrlist *al, int port);
 /** Moves IPv6 addresses before IPv4 ones, keeping the order within each. */

@@ -142,3 +142,23 @@ void addrlist_inet6_first(struct addrlist *al)
              k--)
             addrlist_swap(al, k, k - 1);
 }
+
+/* Fills @al with the one unix address @path ("@name": abstract) for a
+ * handle's `path` parameter; answers @r (invalid params) when the path is
+ * unusable. -1 then. */
+int addrlist_unix(struct req *r, struct addrlist *al, const char *path, int socktype)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = sockaddr_unix(path, &ss, &len);
+    if (rc < 0) {
+        req_fail(r, NETD_E_PARAMS, NULL, "parameter 'path': %s", strerror(-rc));
+        return -1;
+    }
+    struct addrlist one = {&ss, &len, &socktype, 1};
+    if (addrlist_copy(al, &one, 0, 1) < 0) {
+        req_fail(r, NETD_E_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}

@@ -113,17 +113,24 @@ static const char *not_applicable(const struct opt *o, struct handle *h)
     return NULL;
 }
 
-static int parse_group4(const char *s, struct ip_mreqn *mr)
+/* Splits "GROUP@INTERFACE" into @buf (the group) and *iface (or NULL). */
+static int split_group(const char *s, char *buf, size_t n, char **iface)
 {
-    char buf[128];
-    if (strlen(s) >= sizeof buf)
+    if (strlen(s) >= n)
         return -1;
     strcpy(buf, s);
-    char *at = strchr(buf, '@');
-    if (at)
-        *at++ = '\0';
+    *iface = strchr(buf, '@');
+    if (*iface)
+        *(*iface)++ = '\0';
+    return 0;
+}
+
+static int parse_group4(const char *s, struct ip_mreqn *mr)
+{
+    char buf[128], *at;
     memset(mr, 0, sizeof *mr);
-    if (inet_pton(AF_INET, buf, &mr->imr_multiaddr) != 1)
+    if (split_group(s, buf, sizeof buf, &at) < 0 ||
+        inet_pton(AF_INET, buf, &mr->imr_multiaddr) != 1)
         return -1;
     if (at && inet_pton(AF_INET, at, &mr->imr_address) != 1)
         return -1;
@@ -132,15 +139,10 @@ static int parse_group4(const char *s, struct ip_mreqn *mr)
 
 static int parse_group6(const char *s, struct ipv6_mreq *mr)
 {
-    char buf[128];
-    if (strlen(s) >= sizeof buf)
-        return -1;
-    strcpy(buf, s);
-    char *at = strchr(buf, '@');
-    if (at)
-        *at++ = '\0';
+    char buf[128], *at;
     memset(mr, 0, sizeof *mr);
-    if (inet_pton(AF_INET6, buf, &mr->ipv6mr_multiaddr) != 1)
+    if (split_group(s, buf, sizeof buf, &at) < 0 ||
+        inet_pton(AF_INET6, buf, &mr->ipv6mr_multiaddr) != 1)
         return -1;
     if (at) {
         char *end;

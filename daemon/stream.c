@@ -255,16 +255,22 @@ static void progress(struct handle *h)
     stream_update(h);
 }
 
+/* Datagrams have no byte stream to move: each receive and send is whole. */
+static void dgram_progress(struct handle *h)
+{
+    dgram_readable(h);
+    dgram_writable(h);
+    handle_check_waiters(h);
+    stream_update(h);
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
-    if (h->kind == HK_DATAGRAM) {
-        dgram_readable(h);
-        handle_check_waiters(h);
-        stream_update(h);
-        return;
-    }
-    progress(h);
+    if (h->kind == HK_DATAGRAM)
+        dgram_progress(h);
+    else
+        progress(h);
 }
 
 static void read_timeout(struct req *r)
@@ -430,9 +436,7 @@ static void on_writable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct handle *h = io->data;
     if (h->kind == HK_DATAGRAM) {
-        dgram_writable(h);
-        handle_check_waiters(h);
-        stream_update(h);
+        dgram_progress(h);
         return;
     }
     if (h->tp_want & TP_WANT_WRITE)
