@@ -9,6 +9,7 @@
  * stops reading that client's requests until the backlog falls under out_low.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -466,6 +467,19 @@ static void conn_take_fds(struct conn *c, struct msghdr *mh)
     }
 }
 
+static bool peer_gone(struct conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+static void on_hup_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct conn *c = t->data;
+    if (peer_gone(c))
+        conn_close(c);
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct conn *c = io->data;
@@ -487,10 +501,17 @@ static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     if (n == 0) {
-        /* The client may have only shut down its sending side (socat does):
-         * answer what it asked, then close. */
+        /* A client that has gone away entirely is closed now, so that its
+         * waiting calls stop taking bytes nobody will see. One that only
+         * shut down its sending side (socat does) gets its answers first;
+         * a timer notices if it goes away meanwhile. */
+        if (peer_gone(c)) {
+            conn_close(c);
+            return;
+        }
         c->read_eof = true;
         ev_io_stop(loop, &c->rio);
+        ev_timer_start(loop, &c->hup);
         mark_dirty(c);
         return;
     }
@@ -526,6 +547,8 @@ static void on_adopt(struct worker *w, struct msg *m)
     netd_line_init(&c->lines, netd_cfg.max_request);
     ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
     ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
+    ev_timer_init(&c->hup, on_hup_check, 0.5, 0.5);
+    c->hup.data = c;
     c->rio.data = c->wio.data = c;
     ev_io_start(w->loop, &c->rio);
     stat_add(&w->stats.connections, 1);
@@ -556,6 +579,7 @@ static void conn_close(struct conn *c)
     c->closing = true;
     ev_io_stop(c->w->loop, &c->rio);
     ev_io_stop(c->w->loop, &c->wio);
+    ev_timer_stop(c->w->loop, &c->hup);
     close(c->fd);
     c->fd = -1;
     idmap_del(&c->w->conns, c->id);

@@ -158,6 +158,7 @@ struct conn {
     gid_t gid;
     pid_t pid;
     ev_io rio, wio;
+    ev_timer hup; /* after the client's EOF: has it gone entirely? */
     struct netd_line lines;
     struct buf out;
     unsigned inflight;
