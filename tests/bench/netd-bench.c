@@ -9,6 +9,10 @@
  *     read, one request at a time) and once directly on a socket, giving the
  *     median, the 99th percentile and the ratio netd/direct.
  *
+ * (c) TLS (bench_tls.c): handshakes per second and bulk throughput both
+ *     ways through netd, and the same with a wolfSSL client of our own, as
+ *     ratios netd/direct.
+ *
  * Every answer is checked (ids, results, echoed bytes), so a fast but wrong
  * netd fails instead of scoring well.
  */
@@ -27,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tls.h"
 #include "codec.h"
 #include "line.h"
 #include "netd.h"
@@ -45,6 +50,8 @@ struct options {
     double seconds;
     size_t size;
     bool json;
+    bool tls;        /* run the TLS benchmarks too */
+    size_t tls_bulk; /* bytes of each TLS transfer */
 };
 
 static double now(void)
@@ -560,6 +567,37 @@ static struct echo_result bench_echo(const struct options *o)
 
 /* ---- output and options ---- */
 
+/* MB/s (10^6 bytes) of @bytes in @s seconds. */
+static double mbps(size_t bytes, double s)
+{
+    return (double)bytes / 1e6 / s;
+}
+
+static void print_tls_text(const struct tls_bench *t)
+{
+    double hn = (double)t->hs_netd / t->hs_netd_s, hd = (double)t->hs_direct / t->hs_direct_s;
+    printf("tls handshakes via netd: %.0f/s, direct: %.0f/s, ratio netd/direct %.2f\n", hn, hd,
+           hn / hd);
+    printf("tls upload %.1f MiB via netd: %.1f MB/s, direct: %.1f MB/s, ratio netd/direct %.2f\n",
+           (double)t->bulk / 1048576, mbps(t->bulk, t->up_netd_s), mbps(t->bulk, t->up_direct_s),
+           t->up_direct_s / t->up_netd_s);
+    printf("tls download %.1f MiB via netd: %.1f MB/s, direct: %.1f MB/s, ratio netd/direct %.2f\n",
+           (double)t->bulk / 1048576, mbps(t->bulk, t->down_netd_s),
+           mbps(t->bulk, t->down_direct_s), t->down_direct_s / t->down_netd_s);
+}
+
+static json_t *tls_json(const struct tls_bench *t)
+{
+    double hn = (double)t->hs_netd / t->hs_netd_s, hd = (double)t->hs_direct / t->hs_direct_s;
+    return json_pack("{s:{s:f,s:f,s:f},s:I,s:{s:f,s:f,s:f},s:{s:f,s:f,s:f}}",
+                     "handshakes_per_second", "netd", hn, "direct", hd, "ratio", hn / hd,
+                     "bulk_bytes", (json_int_t)t->bulk, "upload_mb_per_second", "netd",
+                     mbps(t->bulk, t->up_netd_s), "direct", mbps(t->bulk, t->up_direct_s), "ratio",
+                     t->up_direct_s / t->up_netd_s, "download_mb_per_second", "netd",
+                     mbps(t->bulk, t->down_netd_s), "direct", mbps(t->bulk, t->down_direct_s),
+                     "ratio", t->down_direct_s / t->down_netd_s);
+}
+
 static void print_text(const struct options *o, const struct ping_result *p,
                        const struct echo_result *e)
 {
@@ -574,7 +612,7 @@ static void print_text(const struct options *o, const struct ping_result *p,
 }
 
 static void print_json(const struct options *o, const struct ping_result *p,
-                       const struct echo_result *e)
+                       const struct echo_result *e, const struct tls_bench *t)
 {
     json_t *doc = json_pack(
         "{s:{s:i, s:i, s:I, s:f, s:f},"
@@ -585,6 +623,8 @@ static void print_json(const struct options *o, const struct ping_result *p,
         (json_int_t)e->n_netd, "median_us", e->med_netd, "p99_us", e->p99_netd, "direct",
         "round_trips", (json_int_t)e->n_direct, "median_us", e->med_direct, "p99_us", e->p99_direct,
         "ratio", "median", e->med_netd / e->med_direct, "p99", e->p99_netd / e->p99_direct);
+    if (doc && t)
+        json_object_set_new(doc, "tls", tls_json(t));
     if (!doc)
         die("%s", "cannot build the JSON output");
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -595,11 +635,14 @@ static void print_json(const struct options *o, const struct ping_result *p,
 static void usage(FILE *f)
 {
     fprintf(f, "usage: netd-bench [--socket NAME] [--clients C] [--depth P] [--seconds S]\n"
-               "                  [--size BYTES] [--json]\n"
+               "                  [--size BYTES] [--tls-bulk BYTES] [--no-tls] [--json]\n"
                "Measures a running netd: ping requests/s with C clients keeping P requests\n"
                "in flight each, and the round trip of SIZE bytes to a loopback echo server\n"
                "through netd and directly. Each phase runs S seconds.\n"
-               "Defaults: $NETD_SOCKET or @netd, 4 clients, depth 16, 3 s, 1024 bytes.\n");
+               "Then TLS: handshakes/s for S seconds, and TLS-BULK bytes up and down,\n"
+               "through netd and with a direct wolfSSL client (--no-tls skips this).\n"
+               "Defaults: $NETD_SOCKET or @netd, 4 clients, depth 16, 3 s, 1024 bytes,\n"
+               "64 MiB.\n");
 }
 
 /* An integer option in [min, max], or exit with usage. */
@@ -618,10 +661,11 @@ static long long int_arg(const char *s, long long min, long long max, const char
 static void parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option opts[] = {
-        {"socket", required_argument, 0, 's'}, {"clients", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},  {"seconds", required_argument, 0, 't'},
-        {"size", required_argument, 0, 'z'},   {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"socket", required_argument, 0, 's'},   {"clients", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},    {"seconds", required_argument, 0, 't'},
+        {"size", required_argument, 0, 'z'},     {"json", no_argument, 0, 'j'},
+        {"tls-bulk", required_argument, 0, 'b'}, {"no-tls", no_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 's')
@@ -636,6 +680,10 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->size = (size_t)int_arg(optarg, 1, 8 << 20, "size");
         else if (c == 'j')
             o->json = true;
+        else if (c == 'b')
+            o->tls_bulk = (size_t)int_arg(optarg, 1, 1ll << 34, "tls-bulk");
+        else if (c == 'n')
+            o->tls = false;
         else {
             usage(c == 'h' ? stdout : stderr);
             exit(c == 'h' ? 0 : 2);
@@ -649,15 +697,22 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.clients = 4, .depth = 16, .seconds = 3, .size = 1024};
+    struct options o = {
+        .clients = 4, .depth = 16, .seconds = 3, .size = 1024, .tls = true, .tls_bulk = 64u << 20};
     parse_args(argc, argv, &o);
     srandom((unsigned)time(NULL));
 
     struct ping_result p = bench_ping(&o);
     struct echo_result e = bench_echo(&o);
-    if (o.json)
-        print_json(&o, &p, &e);
-    else
+    struct tls_bench t;
+    if (o.tls && bench_tls(o.socket, o.seconds, o.tls_bulk, &t) < 0)
+        exit(1);
+    if (o.json) {
+        print_json(&o, &p, &e, o.tls ? &t : NULL);
+    } else {
         print_text(&o, &p, &e);
+        if (o.tls)
+            print_tls_text(&t);
+    }
     return 0;
 }
