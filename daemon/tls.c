@@ -25,6 +25,7 @@
 #include "tls_int.h" /* first: wolfssl/options.h must precede the other wolfSSL headers */
 
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 /* Plaintext taken by one send: at most one burst of records waits in out. */
@@ -33,17 +34,28 @@
 #define LINGER_SECONDS 5.0
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t thread_key;
 static pthread_mutex_t linger_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_sess *lingering; /* kept reachable until their socket is done */
+
+/* wolfSSL keeps a per-thread cache of precomputed ECC points (FP_ECC); a
+ * thread must free it itself before it ends. */
+static void thread_done(void *unused)
+{
+    wc_ecc_fp_free();
+}
 
 static void init_library(void)
 {
     wolfSSL_Init();
+    pthread_key_create(&thread_key, thread_done);
 }
 
 void tls_init(void)
 {
     pthread_once(&init_once, init_library);
+    if (!pthread_getspecific(thread_key))
+        pthread_setspecific(thread_key, &thread_key);
 }
 
 /* ---- the socket under wolfSSL ---- */
@@ -153,21 +165,34 @@ static int on_verify(int ok, WOLFSSL_X509_STORE_CTX *store)
     return ok;
 }
 
-static bool is_ip(const char *name)
+/*
+ * If @name is an IP address, writes into @out (64 bytes) the text wolfSSL
+ * compares with the certificate's IP SANs, and returns true. wolfSSL 5.5
+ * compares text, and writes an IPv6 SAN as eight groups of four hex digits,
+ * so "::1" must become "0000:...:0001" to match.
+ */
+static bool ip_text(const char *name, char *out)
 {
     unsigned char a[16];
-    return name && (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1);
+    if (name && inet_pton(AF_INET, name, a) == 1)
+        return inet_ntop(AF_INET, a, out, 64) != NULL;
+    if (!name || inet_pton(AF_INET6, name, a) != 1)
+        return false;
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 5 * i, 6, "%02x%02x%s", a[2 * i], a[2 * i + 1], i < 7 ? ":" : "");
+    return true;
 }
 
 /* Client: SNI and the name (or IP address) the certificate must carry. */
 static int setup_client(struct tls_sess *s, const struct tls_opts *o, const char *name,
                         struct tls_why *why)
 {
-    bool ip = is_ip(name);
+    char ip[64];
+    bool is_ip = ip_text(name, ip);
     s->verify = o->verify;
     s->peer_name = name ? strdup(name) : NULL;
     /* An IP address is never sent as SNI (RFC 6066). */
-    if (name && !ip &&
+    if (name && !is_ip &&
         wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)strlen(name)) !=
             WOLFSSL_SUCCESS) {
         snprintf(why->msg, sizeof why->msg, "cannot use '%.200s' as the TLS server name", name);
@@ -178,8 +203,8 @@ static int setup_client(struct tls_sess *s, const struct tls_opts *o, const char
         return 0;
     }
     wolfSSL_set_verify(s->ssl, WOLFSSL_VERIFY_PEER, on_verify);
-    int rc = ip ? wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(wolfSSL_get0_param(s->ssl), name)
-                : wolfSSL_check_domain_name(s->ssl, name);
+    int rc = is_ip ? wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(wolfSSL_get0_param(s->ssl), ip)
+                   : wolfSSL_check_domain_name(s->ssl, name);
     if (rc != WOLFSSL_SUCCESS) {
         snprintf(why->msg, sizeof why->msg, "cannot verify certificates against '%.200s'", name);
         return -1;
@@ -190,6 +215,7 @@ static int setup_client(struct tls_sess *s, const struct tls_opts *o, const char
 struct tls_sess *tls_sess_new(struct worker *w, WOLFSSL_CTX *ctx, const struct tls_opts *o,
                               const char *name, struct tls_why *why)
 {
+    tls_init(); /* also on this thread, which may be new to wolfSSL */
     struct tls_sess *s = calloc(1, sizeof *s);
     if (!s || !(s->ssl = wolfSSL_new(ctx))) {
         free(s);
@@ -243,7 +269,6 @@ void tls_sess_free(struct tls_sess *s)
     buf_free(&s->pre);
     buf_free(&s->out);
     free(s->peer_name);
-    json_decref(s->io_data);
     free(s);
 }
 
@@ -670,47 +695,3 @@ const struct transport tls_transport = {
     .shutdown_write = tls_shutdown_write,
     .close = tls_close,
 };
-
-/* ---- status.tls ---- */
-
-static json_t *peer_subject(WOLFSSL *ssl)
-{
-    WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(ssl);
-    if (!x)
-        return NULL;
-    json_t *v = NULL;
-    WOLFSSL_BIO *bio = wolfSSL_BIO_new(wolfSSL_BIO_s_mem());
-    if (bio && wolfSSL_X509_NAME_print_ex(bio, wolfSSL_X509_get_subject_name(x), 0,
-                                          XN_FLAG_RFC2253) == WOLFSSL_SUCCESS) {
-        char *p = NULL;
-        long n = wolfSSL_BIO_get_mem_data(bio, &p);
-        if (n > 0 && p)
-            v = json_stringn(p, (size_t)n);
-    }
-    if (bio)
-        wolfSSL_BIO_free(bio);
-    wolfSSL_X509_free(x);
-    return v;
-}
-
-json_t *tls_status(struct handle *h)
-{
-    struct tls_sess *s = h->kind == HK_STREAM ? h->tls : NULL;
-    if (!s || !s->established || !s->ssl)
-        return NULL;
-    int suite = wolfSSL_get_current_cipher_suite(s->ssl);
-    const char *cipher =
-        wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8), (unsigned char)suite);
-    if (!cipher || !*cipher)
-        cipher = wolfSSL_get_cipher_name(s->ssl);
-    json_t *t = json_pack("{s:s,s:s,s:b}", "version", wolfSSL_get_version(s->ssl), "cipher",
-                          cipher ? cipher : "", "verified", s->verify);
-    char *proto = NULL;
-    unsigned short len = 0;
-    if (wolfSSL_ALPN_GetProtocol(s->ssl, &proto, &len) == WOLFSSL_SUCCESS && proto && len > 0)
-        json_object_set_new(t, "alpn", json_stringn(proto, len));
-    json_t *subject = peer_subject(s->ssl);
-    if (subject)
-        json_object_set_new(t, "peer_subject", subject);
-    return t;
-}

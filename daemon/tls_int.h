@@ -62,8 +62,7 @@ struct tls_sess {
     ev_io out_io;   /* writability while @out holds bytes */
     ev_timer timer; /* handshake limit of accepted connections; linger limit */
     void (*done)(struct handle *h);
-    struct tls_why io_why; /* why recv/send failed with TLS_EFAIL */
-    json_t *io_data;
+    struct tls_why io_why;        /* why recv/send failed with TLS_EFAIL */
     struct tls_sess *next, *prev; /* the listener's lists; the linger list */
 };
 

@@ -1,6 +1,6 @@
 /*
- * tls_methods.c - `starttls` (upgrading a plain stream in either role) and
- * `tls-config` (the trust store of a control connection).
+ * tls_methods.c - `starttls` (upgrading a plain stream in either role),
+ * `tls-config` (the trust store of a control connection) and status.tls.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +163,48 @@ void m_tls_config(struct worker *w, struct req *r)
         return;
     }
     req_ok(r, config_result(c));
+}
+
+/* ---- status.tls ---- */
+
+static json_t *peer_subject(WOLFSSL *ssl)
+{
+    WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(ssl);
+    if (!x)
+        return NULL;
+    json_t *v = NULL;
+    WOLFSSL_BIO *bio = wolfSSL_BIO_new(wolfSSL_BIO_s_mem());
+    if (bio && wolfSSL_X509_NAME_print_ex(bio, wolfSSL_X509_get_subject_name(x), 0,
+                                          XN_FLAG_RFC2253) == WOLFSSL_SUCCESS) {
+        char *p = NULL;
+        long n = wolfSSL_BIO_get_mem_data(bio, &p);
+        if (n > 0 && p)
+            v = json_stringn(p, (size_t)n);
+    }
+    if (bio)
+        wolfSSL_BIO_free(bio);
+    wolfSSL_X509_free(x);
+    return v;
+}
+
+json_t *tls_status(struct handle *h)
+{
+    struct tls_sess *s = h->kind == HK_STREAM ? h->tls : NULL;
+    if (!s || !s->established || !s->ssl)
+        return NULL;
+    int suite = wolfSSL_get_current_cipher_suite(s->ssl);
+    const char *cipher =
+        wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8), (unsigned char)suite);
+    if (!cipher || !*cipher)
+        cipher = wolfSSL_get_cipher_name(s->ssl);
+    json_t *t = json_pack("{s:s,s:s,s:b}", "version", wolfSSL_get_version(s->ssl), "cipher",
+                          cipher ? cipher : "", "verified", s->verify);
+    char *proto = NULL;
+    unsigned short len = 0;
+    if (wolfSSL_ALPN_GetProtocol(s->ssl, &proto, &len) == WOLFSSL_SUCCESS && proto && len > 0)
+        json_object_set_new(t, "alpn", json_stringn(proto, len));
+    json_t *subject = peer_subject(s->ssl);
+    if (subject)
+        json_object_set_new(t, "peer_subject", subject);
+    return t;
 }
