@@ -139,11 +139,14 @@ void m_address(struct worker *w, struct req *r)
     h->hostname = host ? strdup(host) : NULL;
     h->on_resolved = address_resolved;
     int family = family_of(r); /* @r may be answered and freed below */
+    int flags = (param_bool(r, "passive", false) ? AI_PASSIVE : 0) |
+                (param_bool(r, "canonname", false) ? AI_CANONNAME : 0) |
+                (param_bool(r, "numeric", false) ? AI_NUMERICHOST : 0);
     if (wait)
         req_park(r, h, &h->connectors, WK_CONNECT, address_timeout);
     else
         req_ok(r, json_pack("{s:s}", "handle", h->name));
-    resolve_for(h, h->hostname, port ? service : NULL, family, h->type, false);
+    resolve_for(h, h->hostname, port ? service : NULL, family, h->type, flags);
 }
 
 void m_address_unpack(struct worker *w, struct req *r)
@@ -163,5 +166,7 @@ void m_address_unpack(struct worker *w, struct req *r)
     }
     json_t *a = sockaddr_json((struct sockaddr *)&h->al.addrs[0], h->al.lens[0]);
     json_object_set_new(a, "hostname", json_string(h->hostname ? h->hostname : ""));
+    if (h->al.canonname)
+        json_object_set_new(a, "canonname", json_string(h->al.canonname));
     req_ok(r, a);
 }

@@ -265,7 +265,7 @@ void m_connect(struct worker *w, struct req *r)
         connect_next(h, 0);
     } else {
         h->on_resolved = connect_resolved;
-        resolve_for(h, host_copy, service, AF_UNSPEC, h->type, false);
+        resolve_for(h, host_copy, service, AF_UNSPEC, h->type, 0);
     }
     free(host_copy);
 }

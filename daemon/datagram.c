@@ -31,7 +31,7 @@ static bool dgram_serve_one(struct handle *h)
     struct iovec iov = {buf, r->nbytes};
     struct msghdr mh = {
         .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
-    ssize_t n = recvmsg(h->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t n = recvmsg(h->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | (r->peek ? MSG_PEEK : 0));
     if (n < 0) {
         int e = errno;
         free(buf);
@@ -88,6 +88,7 @@ void dgram_read(struct handle *h, struct req *r)
     }
     const char *enc = param_str(r, "encoding");
     netd_encoding_parse(enc ? enc : "base64", &r->enc);
+    r->peek = param_bool(r, "peek", false);
     req_park(r, h, &h->readers, WK_READ, recv_timeout);
     if (h->readers.head == r && !dgram_serve_one(h) && req_timeout(r) == 0) {
         req_unpark(r);

@@ -55,6 +55,7 @@ static const struct {
     [NETD_M_ASSIGN] = {m_assign, R_NEW},
     [NETD_M_STARTTLS] = {m_starttls, R_HANDLE},
     [NETD_M_TLS_CONFIG] = {m_tls_config, R_LOCAL},
+    [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
 };
 
 /** 1 if every method of the protocol table has a handler (tests use it). */

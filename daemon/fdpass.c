@@ -58,6 +58,18 @@ void m_release(struct worker *w, struct req *r)
         req_fail_errno(r, ENOTCONN, "release");
         return;
     }
+    if (param_bool(r, "dup", false)) {
+        /* lua-net's sock:fd(): the caller shares the socket, netd keeps it. */
+        r->pass_fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+        if (r->pass_fd < 0)
+            req_fail_errno(r, errno, "release");
+        else
+            req_ok(r, json_object());
+        return;
+    }
+    /* Bytes netd read but did not deliver, or accepted but did not send,
+     * cannot go with the descriptor: the caller takes them first. Calls
+     * still waiting on the handle end with `aborted`, as in Asio. */
     if (buf_used(&h->rbuf) > 0 || h->wq_bytes > 0) {
         req_fail(r, NETD_E_PARAMS, NULL,
                  "%s has %zu bytes read but not delivered and %zu not yet sent; read them or "
@@ -133,4 +145,25 @@ void m_local_addresses(struct worker *w, struct req *r)
     }
     freeifaddrs(ifa);
     req_ok(r, json_pack("{s:o}", "addresses", list));
+}
+
+/* Emilua's disconnect(): connect(2) to AF_UNSPEC dissolves the association
+ * with the peer (a TCP connection is aborted). */
+void m_disconnect(struct worker *w, struct req *r)
+{
+    struct handle *h = handle_get_kind(w, r, "handle", (1u << HK_STREAM) | (1u << HK_DATAGRAM));
+    if (!h)
+        return;
+    if (h->tls) {
+        req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", "tls"),
+                 "a TLS stream ends with close (close_notify), not disconnect");
+        return;
+    }
+    struct sockaddr sa = {.sa_family = AF_UNSPEC};
+    if (h->fd < 0 || connect(h->fd, &sa, sizeof sa) < 0) {
+        req_fail_errno(r, h->fd < 0 ? ENOTCONN : errno, "disconnect");
+        return;
+    }
+    stream_disconnected(h);
+    req_ok(r, json_object());
 }

@@ -300,6 +300,7 @@ void handle_check_waiters(struct handle *h)
 
 void addrlist_free(struct addrlist *al)
 {
+    free(al->canonname);
     free(al->addrs);
     free(al->lens);
     free(al->socktypes);
@@ -321,6 +322,7 @@ int addrlist_copy(struct addrlist *dst, const struct addrlist *src, size_t from,
     memcpy(dst->addrs, src->addrs + from, n * sizeof *dst->addrs);
     memcpy(dst->lens, src->lens + from, n * sizeof *dst->lens);
     memcpy(dst->socktypes, src->socktypes + from, n * sizeof *dst->socktypes);
+    dst->canonname = src->canonname ? strdup(src->canonname) : NULL;
     dst->count = n;
     return 0;
 }

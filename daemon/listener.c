@@ -249,7 +249,7 @@ void m_listen(struct worker *w, struct req *r)
     h->on_resolved = listen_resolved;
     h->any_host = host == NULL;
     req_park(r, h, &h->connectors, WK_CONNECT, listen_timeout);
-    resolve_for(h, host, service, AF_UNSPEC, h->type, true);
+    resolve_for(h, host, service, AF_UNSPEC, h->type, AI_PASSIVE);
 }
 
 static void accept_timeout(struct req *r)

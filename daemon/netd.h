@@ -232,6 +232,7 @@ struct req {
     /* Per-operation state. */
     size_t nbytes; /* read/chunk: wanted; 0 for "all" */
     bool exact;    /* chunk */
+    bool peek;     /* read/recv-from: leave the bytes where they are */
     enum netd_encoding enc;
     int wait_for; /* the `wait` condition */
     bool keep;
@@ -301,6 +302,7 @@ struct addrlist {
     socklen_t *lens;
     int *socktypes;
     size_t count;
+    char *canonname; /* with AI_CANONNAME */
 };
 
 struct wseg {
@@ -387,8 +389,9 @@ struct handle {
     socklen_t bind_len;
     char *unix_path; /* a path listener netd created, removed on close */
     void (*on_resolved)(struct handle *h, int gai, struct addrlist *al);
-    json_t *pre_opts; /* "options" to set before bind/connect (sockopt.c) */
-    bool any_host;    /* listen without host: every local address */
+    json_t *pre_opts;          /* "options" to set before bind/connect (sockopt.c) */
+    bool any_host;             /* listen without host: every local address */
+    double rcvtimeo, sndtimeo; /* default timeouts of calls without one; 0: none */
 
     struct handle *next_grave;
 };
@@ -454,10 +457,11 @@ void resolver_stop(void);
 /**
  * Resolves @host/@service off the loop for handle @h; when done,
  * h->on_resolved runs on @h's worker (not at all if @h was closed).
- * Numeric hosts are answered at once, inline. @passive: for listen.
+ * Numeric hosts are answered at once, inline. @flags: AI_PASSIVE (listen),
+ * AI_CANONNAME, AI_NUMERICHOST (a name is then refused, never looked up).
  */
 void resolve_for(struct handle *h, const char *host, const char *service, int family, int socktype,
-                 bool passive);
+                 int flags);
 
 /* ---- method handlers ---- */
 
@@ -493,6 +497,8 @@ void m_release(struct worker *w, struct req *r);
 void m_assign(struct worker *w, struct req *r);
 void m_starttls(struct worker *w, struct req *r);
 void m_tls_config(struct worker *w, struct req *r);
+void m_disconnect(struct worker *w, struct req *r);
+void stream_disconnected(struct handle *h);
 
 /* sockopt.c */
 int sockopt_prepare(struct req *r, struct handle *h);

@@ -121,6 +121,14 @@ void req_park(struct req *r, struct handle *h, struct reqlist *l, enum wait_kind
     r->ontimeout = ontimeout;
     reqlist_push(l, r);
     double t = req_timeout(r);
+    if (t < 0) {
+        /* so-rcvtimeo/so-sndtimeo set on the handle stand in for a missing timeout. */
+        double dflt = wk == WK_READ || wk == WK_ACCEPT ? h->rcvtimeo
+                      : wk == WK_WRITE                 ? h->sndtimeo
+                                                       : 0;
+        if (dflt > 0)
+            t = dflt;
+    }
     if (t >= 0 && ontimeout) {
         ev_timer_init(&r->timer, on_timer, t, 0.);
         r->timer.data = r;

@@ -54,6 +54,8 @@ static int addrlist_from(struct addrlist *al, const struct addrinfo *res)
         al->socktypes[al->count] = ai->ai_socktype;
         al->count++;
     }
+    if (res->ai_canonname)
+        al->canonname = strdup(res->ai_canonname);
     return 0;
 }
 
@@ -153,7 +155,7 @@ void resolver_stop(void)
 }
 
 void resolve_for(struct handle *h, const char *host, const char *service, int family, int socktype,
-                 bool passive)
+                 int flags)
 {
     struct job *j = calloc(1, sizeof *j);
     j->worker = h->w->index;
@@ -162,12 +164,12 @@ void resolve_for(struct handle *h, const char *host, const char *service, int fa
     j->service = service ? strdup(service) : NULL;
     j->hints.ai_family = family;
     j->hints.ai_socktype = socktype;
-    j->hints.ai_flags = passive ? AI_PASSIVE : 0;
+    j->hints.ai_flags = flags;
 
     /* A numeric host (or none) with a numeric or well-known service
      * resolves without any network traffic, so it is done right here. */
     job_lookup(j, AI_NUMERICHOST);
-    if (j->gai != EAI_NONAME || !host) {
+    if (j->gai != EAI_NONAME || !host || (flags & AI_NUMERICHOST)) {
         job_deliver(h->w, j);
         return;
     }

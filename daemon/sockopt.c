@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <string.h>
 
 #include "netd.h"
@@ -18,6 +19,8 @@ enum vtype {
     V_LINGER, /* seconds, or null for off */
     V_GROUP4, /* "GROUP" or "GROUP@INTERFACE-ADDRESS"; set only */
     V_GROUP6, /* "GROUP" or "GROUP@INTERFACE" (name or index); set only */
+    V_TIMEO,  /* seconds (a number), 0 = none: SO_RCVTIMEO/SO_SNDTIMEO */
+    V_ADDR4,  /* an IPv4 address string: IP_MULTICAST_IF */
     V_TYPE,   /* read only: "stream" / "datagram" */
     V_ERROR,  /* read only: errno name or null */
 };
@@ -69,6 +72,19 @@ static const struct opt opts[] = {
     {"ipv6-unicast-hops", IPPROTO_IPV6, IPV6_UNICAST_HOPS, V_INT, -1, 255, A_INET6, false},
     {"ipv6-join-group", IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, V_GROUP6, 0, 0, A_INET6_DGRAM, false},
     {"ipv6-leave-group", IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, V_GROUP6, 0, 0, A_INET6_DGRAM, false},
+    {"so-rcvtimeo", SOL_SOCKET, SO_RCVTIMEO, V_TIMEO, 0, 31536000, A_ANY, false},
+    {"so-sndtimeo", SOL_SOCKET, SO_SNDTIMEO, V_TIMEO, 0, 31536000, A_ANY, false},
+    {"ip-multicast-if", IPPROTO_IP, IP_MULTICAST_IF, V_ADDR4, 0, 0, A_INET_DGRAM, false},
+    {"ipv6-multicast-if", IPPROTO_IPV6, IPV6_MULTICAST_IF, V_INT, 0, INTMAXV, A_INET6_DGRAM, false},
+};
+
+union optval {
+    int i;
+    struct linger l;
+    struct ip_mreqn m4;
+    struct ipv6_mreq m6;
+    struct timeval tv;
+    struct in_addr a4;
 };
 
 static const struct opt *opt_find(const char *name)
@@ -184,6 +200,19 @@ static int value_in(struct req *r, const struct opt *o, json_t *v, void *buf)
         if (!json_is_string(v) || parse_group4(json_string_value(v), buf) < 0)
             break;
         return sizeof(struct ip_mreqn);
+    case V_TIMEO: {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > o->max)
+            break;
+        double t = json_number_value(v);
+        struct timeval *tv = buf;
+        tv->tv_sec = (time_t)t;
+        tv->tv_usec = (suseconds_t)((t - (double)tv->tv_sec) * 1e6);
+        return sizeof *tv;
+    }
+    case V_ADDR4:
+        if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), buf) != 1)
+            break;
+        return sizeof(struct in_addr);
     case V_GROUP6:
         if (!json_is_string(v) || parse_group6(json_string_value(v), buf) < 0)
             break;
@@ -197,6 +226,8 @@ static int value_in(struct req *r, const struct opt *o, json_t *v, void *buf)
         [V_LINGER] = "seconds (an integer 0..65535) or null for off",
         [V_GROUP4] = "\"GROUP\" or \"GROUP@INTERFACE-ADDRESS\" (IPv4 addresses)",
         [V_GROUP6] = "\"GROUP\" or \"GROUP@INTERFACE\" (IPv6 group, interface name or index)",
+        [V_TIMEO] = "seconds (a number from 0, none, to 31536000)",
+        [V_ADDR4] = "an IPv4 address (\"0.0.0.0\": the route's choice)",
     };
     if (!r)
         return -1;
@@ -219,6 +250,15 @@ static json_t *value_out(const struct opt *o, const void *buf)
     case V_LINGER: {
         const struct linger *l = buf;
         return l->l_onoff ? json_integer(l->l_linger) : json_null();
+    }
+    case V_TIMEO: {
+        const struct timeval *tv = buf;
+        return json_real((double)tv->tv_sec + (double)tv->tv_usec / 1e6);
+    }
+    case V_ADDR4: {
+        char a[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, buf, a, sizeof a);
+        return json_string(a);
     }
     case V_TYPE:
         return json_string(i == SOCK_STREAM ? "stream" : i == SOCK_DGRAM ? "datagram" : "other");
@@ -267,12 +307,7 @@ void m_setsockopt(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "%s is read-only", o->name);
         return;
     }
-    union {
-        int i;
-        struct linger l;
-        struct ip_mreqn m4;
-        struct ipv6_mreq m6;
-    } v;
+    union optval v;
     int len = value_in(r, o, param(r, "value") ? param(r, "value") : json_null(), &v);
     if (len < 0)
         return;
@@ -280,6 +315,12 @@ void m_setsockopt(struct worker *w, struct req *r)
         req_fail_errno(r, errno, o->name);
         return;
     }
+    /* netd's own sockets never block: the kernel timeouts become the
+     * defaults of calls on this handle that give no timeout. */
+    if (o->optname == SO_RCVTIMEO && o->level == SOL_SOCKET)
+        h->rcvtimeo = json_number_value(param(r, "value"));
+    if (o->optname == SO_SNDTIMEO && o->level == SOL_SOCKET)
+        h->sndtimeo = json_number_value(param(r, "value"));
     req_ok(r, json_object());
 }
 
@@ -293,12 +334,12 @@ void m_getsockopt(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "%s can only be set", o->name);
         return;
     }
-    union {
-        int i;
-        struct linger l;
-    } v;
+    union optval v;
     memset(&v, 0, sizeof v);
-    socklen_t len = o->type == V_LINGER ? sizeof v.l : sizeof v.i;
+    socklen_t len = o->type == V_LINGER  ? sizeof v.l
+                    : o->type == V_TIMEO ? sizeof v.tv
+                    : o->type == V_ADDR4 ? sizeof v.a4
+                                         : sizeof v.i;
     /* The kernel stores IP_MULTICAST_TTL/LOOP in a byte but answers an int. */
     if (getsockopt(h->fd, o->level, o->optname, &v, &len) < 0) {
         req_fail_errno(r, errno, o->name);
@@ -308,13 +349,6 @@ void m_getsockopt(struct worker *w, struct req *r)
 }
 
 /* ---- options set between socket() and bind()/connect() ---- */
-
-union optval {
-    int i;
-    struct linger l;
-    struct ip_mreqn m4;
-    struct ipv6_mreq m6;
-};
 
 /*
  * Checks the "options" parameter of connect/listen/server: an object of

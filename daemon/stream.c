@@ -164,9 +164,10 @@ static void answer_read(struct req *r, struct handle *h, size_t n)
 {
     enum netd_encoding used;
     json_t *data = netd_data_encode(h->rbuf.data + h->rbuf.off, n, r->enc, &used);
-    buf_consume(&h->rbuf, n);
+    if (!r->peek)
+        buf_consume(&h->rbuf, n);
     /* eof: the peer has ended and these are its last bytes (maybe none). */
-    bool ended = h->eof && buf_used(&h->rbuf) == 0;
+    bool ended = h->eof && buf_used(&h->rbuf) == (r->peek ? n : 0);
     req_ok(r, json_pack("{s:o,s:s,s:b}", "data", data, "encoding", netd_encoding_name(used), "eof",
                         ended));
 }
@@ -296,6 +297,7 @@ void m_read(struct worker *w, struct req *r)
     }
     json_t *nb = param(r, "nbytes");
     r->exact = r->m->id == NETD_M_CHUNK;
+    r->peek = param_bool(r, "peek", false);
     r->nbytes = json_is_string(nb) ? 0 : (size_t)json_integer_value(nb);
     if (json_is_integer(nb) && r->nbytes > netd_cfg.max_read) {
         req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_read"),
@@ -535,6 +537,41 @@ static void write_whole(struct handle *h, struct req *r, uint8_t *data, size_t l
     stream_update(h);
 }
 
+/* TCP urgent data (MSG_OOB): sent whole at once, never queued, since the
+ * urgent mark goes with the last byte of the one send that carries it. */
+static void write_oob(struct handle *h, struct req *r, uint8_t *data, size_t len)
+{
+    if (h->kind != HK_STREAM || h->tls) {
+        free(data);
+        req_fail(r, NETD_E_WRONG_KIND,
+                 json_pack("{s:s}", "kind", h->tls ? "tls" : handle_kind_name(h->kind)),
+                 "oob (urgent data) is for plain TCP streams");
+        return;
+    }
+    if (h->wq_bytes > 0) {
+        free(data);
+        req_fail_errno(r, EAGAIN,
+                       "write oob: earlier bytes are still queued; wait for "
+                       "\"drained\" first");
+        return;
+    }
+    ssize_t k = send(h->fd, data, len, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+    free(data);
+    if (k > 0) {
+        h->bytes_out += (uint64_t)k;
+        stat_add(&h->w->stats.bytes_out, k);
+    }
+    if (k == (ssize_t)len) {
+        req_ok(r, json_pack("{s:I}", "written", (json_int_t)k));
+        return;
+    }
+    int err = k < 0 ? errno : EAGAIN;
+    req_fail(r, NETD_E_OS,
+             json_pack("{s:s,s:I}", "errno", netd_errno_name(err), "written",
+                       (json_int_t)(k > 0 ? k : 0)),
+             "write oob: %s; wait for \"writable\" and send the rest", strerror(err));
+}
+
 void m_write(struct worker *w, struct req *r)
 {
     struct handle *h = handle_get_kind(w, r, "handle", (1u << HK_STREAM) | (1u << HK_DATAGRAM));
@@ -562,7 +599,9 @@ void m_write(struct worker *w, struct req *r)
                            "write");
         return;
     }
-    if (h->kind == HK_DATAGRAM)
+    if (param_bool(r, "oob", false))
+        write_oob(h, r, data, len);
+    else if (h->kind == HK_DATAGRAM)
         dgram_write(h, r, data, len, NULL, 0);
     else if (param_bool(r, "partial", false))
         write_partial(h, r, data, len);
@@ -649,6 +688,19 @@ void stream_close(struct handle *h)
         wseg_unlink(h, h->wq_head);
     if (h->tp)
         h->tp->close(h);
+}
+
+/* After disconnect: a stream's peer is gone for good; reads end, writes fail. */
+void stream_disconnected(struct handle *h)
+{
+    if (h->kind != HK_STREAM)
+        return;
+    h->eof = true;
+    if (!h->werr)
+        writes_fail(h, ENOTCONN);
+    serve_readers(h);
+    handle_check_waiters(h);
+    stream_update(h);
 }
 
 size_t stream_cancel(struct handle *h);

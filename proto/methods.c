@@ -39,7 +39,8 @@ static const struct netd_param p_handle[] = {P_HANDLE(REQ), P_END};
 static const struct netd_param p_address[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
     P_ENUM("type", socket_types, 0), P_ENUM("family", families, 0),
-    P_BOOL("multi"), P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+    P_BOOL("multi"), P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_BOOL("passive"), P_BOOL("canonname"),
+    P_BOOL("numeric"), P_END};
 
 static const struct netd_param p_connect[] = {
     P_STR("host"), P_PORT("port"), P_STR("path"),
@@ -57,7 +58,7 @@ static const struct netd_param p_accept[] = {P_HANDLE(REQ), P_TIMEOUT, P_KEEP, P
 
 static const struct netd_param p_read[] = {
     P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES, .flags = REQ | NETD_PF_ALL},
-    P_TIMEOUT, P_ENCODING, P_END};
+    P_TIMEOUT, P_ENCODING, P_BOOL("peek"), P_END};
 
 static const struct netd_param p_chunk[] = {
     P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES, .flags = REQ},
@@ -65,7 +66,7 @@ static const struct netd_param p_chunk[] = {
 
 static const struct netd_param p_write[] = {
     P_HANDLE(REQ), {.name = "data", .type = NETD_P_STRING, .flags = REQ},
-    P_ENCODING, P_TIMEOUT, P_BOOL("partial"), P_END};
+    P_ENCODING, P_TIMEOUT, P_BOOL("partial"), P_BOOL("oob"), P_END};
 
 static const struct netd_param p_shutdown[] = {
     P_HANDLE(REQ), P_ENUM("mode", shutdown_modes, 0), P_END};
@@ -79,7 +80,8 @@ const char *const netd_sockopt_names[] = {
     "so-timestamp", "so-type", "so-error", "so-acceptconn", "tcp-nodelay", "tcp-cork",
     "tcp-keepidle", "tcp-keepintvl", "tcp-keepcnt", "ip-ttl", "ip-multicast-ttl",
     "ip-multicast-loop", "ip-add-membership", "ip-drop-membership", "ipv6-v6only",
-    "ipv6-multicast-hops", "ipv6-unicast-hops", "ipv6-join-group", "ipv6-leave-group", NULL};
+    "ipv6-multicast-hops", "ipv6-unicast-hops", "ipv6-join-group", "ipv6-leave-group",
+    "so-rcvtimeo", "so-sndtimeo", "ip-multicast-if", "ipv6-multicast-if", NULL};
 static const char *const tls_roles[] = {"client", "server", NULL};
 
 static const struct netd_param p_server[] = {
@@ -90,7 +92,9 @@ static const struct netd_param p_server[] = {
 
 static const struct netd_param p_recv_from[] = {
     P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES},
-    P_TIMEOUT, P_ENCODING, P_END};
+    P_TIMEOUT, P_ENCODING, P_BOOL("peek"), P_END};
+
+static const struct netd_param p_release[] = {P_HANDLE(REQ), P_BOOL("dup"), P_END};
 
 static const struct netd_param p_send_to[] = {
     P_HANDLE(REQ), {.name = "dest", .type = NETD_P_ANY, .flags = REQ},
@@ -152,7 +156,7 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
     M(NETD_M_GETSOCKOPT, "getsockopt", p_getsockopt, "Read a socket option as the kernel reports it."),
     M(NETD_M_PAIR, "pair", p_pair, "Two connected unix sockets, as two handles."),
     M(NETD_M_LOCAL_ADDRESSES, "local-addresses", p_none, "The addresses of this host's interfaces."),
-    M(NETD_M_RELEASE, "release", p_handle,
+    M(NETD_M_RELEASE, "release", p_release,
       "Hand the socket's descriptor to the caller (SCM_RIGHTS); the handle ends."),
     M(NETD_M_ASSIGN, "assign", p_assign,
       "Make a handle of a socket descriptor passed with SCM_RIGHTS."),
@@ -160,6 +164,8 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
       "Upgrade a plain stream to TLS; the old handle ends, a new one is returned."),
     M(NETD_M_TLS_CONFIG, "tls-config", p_tls_config,
       "Read or set the trust store this connection's TLS connects use."),
+    M(NETD_M_DISCONNECT, "disconnect", p_handle,
+      "Dissolve a socket's association with its peer (connect to AF_UNSPEC)."),
 };
 /* clang-format on */
 

@@ -45,6 +45,7 @@ enum netd_method_id {
     NETD_M_ASSIGN,
     NETD_M_STARTTLS,
     NETD_M_TLS_CONFIG,
+    NETD_M_DISCONNECT,
     NETD_M__COUNT
 };
 

@@ -109,7 +109,8 @@ static const struct {
 } expected_params[] = {
     {"ping", ""},
     {"rpc.discover", ""},
-    {"address", "host:s port:p path:s type:e family:e multi:b wait:b timeout:t keep:b"},
+    {"address", "host:s port:p path:s type:e family:e multi:b wait:b timeout:t keep:b passive:b "
+                "canonname:b numeric:b"},
     {"address-unpack", "handle:h*"},
     {"connect",
      "host:s port:p path:s address:h type:e bindhost:s bindport:p tls:a options:a wait:b "
@@ -117,9 +118,9 @@ static const struct {
     {"listen",
      "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a options:a keep:b"},
     {"accept", "handle:h* timeout:t keep:b"},
-    {"read", "handle:h* nbytes:n* timeout:t encoding:e"},
+    {"read", "handle:h* nbytes:n* timeout:t encoding:e peek:b"},
     {"chunk", "handle:h* nbytes:n* timeout:t encoding:e"},
-    {"write", "handle:h* data:s* encoding:e timeout:t partial:b"},
+    {"write", "handle:h* data:s* encoding:e timeout:t partial:b oob:b"},
     {"pending", "handle:h*"},
     {"flush", "handle:h*"},
     {"shutdown", "handle:h* mode:e"},
@@ -135,17 +136,18 @@ static const struct {
     {"accept-loop", "handle:h*"},
     {"server",
      "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a options:a keep:b"},
-    {"recv-from", "handle:h* nbytes:n timeout:t encoding:e"},
+    {"recv-from", "handle:h* nbytes:n timeout:t encoding:e peek:b"},
     {"send-to", "handle:h* dest:a* data:s* encoding:e timeout:t"},
     {"setsockopt", "handle:h* option:e* value:a*"},
     {"getsockopt", "handle:h* option:e*"},
     {"pair", "type:e keep:b"},
     {"local-addresses", ""},
-    {"release", "handle:h*"},
+    {"release", "handle:h* dup:b"},
     {"assign", "keep:b"},
     {"starttls", "handle:h* role:e servername:s verify:b cafile:s capath:s alpn:a cert:s key:s "
                  "verify_client:b timeout:t keep:b"},
     {"tls-config", "cafile:s capath:s"},
+    {"disconnect", "handle:h*"},
 };
 
 static char type_letter(enum netd_ptype t)
