@@ -123,7 +123,7 @@ int tls_opts_parse(struct req *r, const json_t *obj, bool flat, const char *pref
     o->server = server;
     o->verify = true;
     if (json_is_true(obj))
-        return check_side(r, json_object(), prefix, o);
+        return check_side(r, NULL, prefix, o);
     if (!json_is_object(obj)) {
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'tls' must be true, false or an object");
         return -1;
