@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,26 +271,10 @@ static inline struct tproc *t_py_client(const char *mode, int port, const char *
  * line reversed (-rev), one connection after another; @extra adds options.
  * Returns once it accepts; sets *port.
  */
-static inline struct tproc *t_s_server(const char *name, int *port, const char *const *extra)
+/* Waits until s_server, writing to @out, says ACCEPT; false if it exited first. */
+static inline bool t_s_server_up(struct tproc *p, const char *out)
 {
-    char cert[160], key[160], pem[64], k[64], portstr[16], out[160];
-    snprintf(pem, sizeof pem, "%s.pem", name);
-    snprintf(k, sizeof k, "%s.key", name);
-    snprintf(cert, sizeof cert, "%s", T(pem));
-    snprintf(key, sizeof key, "%s", T(k));
-    *port = h_free_port();
-    snprintf(portstr, sizeof portstr, "%d", *port);
-    snprintf(out, sizeof out, "%s/s_server%d.out", t_dir, t_nprocs);
-    const char *argv[32] = {"openssl", "s_server", "-accept", portstr, "-cert",
-                            cert,      "-key",     key,       "-rev"};
-    int n = 9;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    struct tproc *p = t_spawn(argv, out);
-    /* s_server says ACCEPT on stdout once it listens; its output goes to
-     * a file so that it never blocks on a pipe nobody reads. */
-    for (long long end = h_now_ms() + 10000;; h_sleep_ms(20)) {
+    for (long long end = h_now_ms() + 10000; h_now_ms() < end; h_sleep_ms(20)) {
         char buf[256] = "";
         FILE *f = fopen(out, "r");
         size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
@@ -297,13 +282,41 @@ static inline struct tproc *t_s_server(const char *name, int *port, const char *
             fclose(f);
         buf[got] = '\0';
         if (strstr(buf, "ACCEPT"))
-            break;
-        if (h_now_ms() > end) {
-            t_show_log(p);
-            fail_msg("openssl s_server did not start on port %d", *port);
+            return true;
+        if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+            p->pid = -1;
+            return false;
         }
     }
-    return p;
+    t_show_log(p);
+    fail_msg("openssl s_server did not start");
+}
+
+static inline struct tproc *t_s_server(const char *name, int *port, const char *const *extra)
+{
+    char cert[160], key[160], pem[64], k[64], portstr[16], out[160];
+    snprintf(pem, sizeof pem, "%s.pem", name);
+    snprintf(k, sizeof k, "%s.key", name);
+    snprintf(cert, sizeof cert, "%s", T(pem));
+    snprintf(key, sizeof key, "%s", T(k));
+    const char *argv[32] = {"openssl", "s_server", "-accept", portstr, "-cert",
+                            cert,      "-key",     key,       "-rev"};
+    int n = 9;
+    for (int i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    /* s_server says ACCEPT on stdout once it listens; its output goes to a
+     * file so that it never blocks on a pipe nobody reads. The free port may
+     * be taken by another test before s_server binds it: then another. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        *port = h_free_port();
+        snprintf(portstr, sizeof portstr, "%d", *port);
+        snprintf(out, sizeof out, "%s/s_server%d.out", t_dir, t_nprocs);
+        struct tproc *p = t_spawn(argv, out);
+        if (t_s_server_up(p, out))
+            return p;
+    }
+    fail_msg("openssl s_server could not listen on any port");
 }
 
 /** openssl s_client to 127.0.0.1:@port, verifying against our CA; stdin and stdout piped. */
