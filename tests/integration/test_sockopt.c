@@ -411,8 +411,10 @@ static void test_ttl_on_the_wire(void **state)
 /*
  * ipv6-v6only on netd's sockets: an IPv6 listener on "::" reports false and
  * really takes IPv4 clients. Linux lets IPV6_V6ONLY change only before
- * bind, and every netd socket is bound (or connected) before its handle
- * exists, so setting it is the kernel's EINVAL (see daemon-bugs.md).
+ * bind, and a handle's socket is already bound (or connected), so
+ * setsockopt on the handle is the kernel's EINVAL. The option is set with
+ * `options` of listen/connect/server instead, between socket() and bind()
+ * (test_options.c:test_v6only_before_bind).
  */
 static void test_v6only(void **state)
 {
