@@ -58,6 +58,13 @@ void m_release(struct worker *w, struct req *r)
         req_fail_errno(r, ENOTCONN, "release");
         return;
     }
+    if (param_bool(r, "dup", false) && h->kind == HK_LISTENER) {
+        /* Another process accepting on the same listener could leave netd's
+         * accept waiting on a connection that is gone. */
+        req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", "listener"),
+                 "a listener cannot be shared; release it without dup");
+        return;
+    }
     if (param_bool(r, "dup", false)) {
         /* lua-net's sock:fd(): the caller shares the socket, netd keeps it. */
         r->pass_fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);

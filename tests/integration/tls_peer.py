@@ -21,6 +21,7 @@ done (clients).
                 send, then the plain "220" answer; then as hello
 """
 import argparse
+import select
 import socket
 import ssl
 import sys
@@ -155,16 +156,33 @@ def client_hello(a, t):
 
 
 def client_bulk(a, t):
+    """Sends a.size bytes and reads them back, in one thread: an SSL object
+    must not be read and written from two threads at once."""
     data = pattern(a.size)
-    sender = threading.Thread(target=t.sendall, args=(data,))
-    sender.start()
-    got = bytearray()
+    t.setblocking(False)
+    sent, got = 0, bytearray()
     while len(got) < a.size:
-        chunk = t.recv(min(1 << 20, a.size - len(got)))
-        if not chunk:
+        want_write = sent < len(data)
+        r, w, _ = select.select([t], [t] if want_write else [], [], 60)
+        if not r and not w:
             break
-        got += chunk
-    sender.join()
+        if w:
+            try:
+                sent += t.send(data[sent:sent + (1 << 16)])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        try:
+            while len(got) < a.size:
+                chunk = t.recv(min(1 << 20, a.size - len(got)))
+                if not chunk:
+                    break
+                got += chunk
+            else:
+                break
+            if not chunk:
+                break
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
     if got == data:
         say("OK", len(got))
     else:
