@@ -20,6 +20,17 @@
 
 static int cmd_help(struct netctl *n, const struct args *a);
 
+/* The TLS options connect and nc share. */
+#define TLS_USAGE                                                                                  \
+    "[--tls] [--cafile FILE] [--servername NAME] [--insecure]\n"                                   \
+    "      [--alpn PROTO[,PROTO...]]"
+#define TLS_OPTIONS "tls,cafile=,servername=,insecure,alpn="
+#define TLS_HELP                                                                                   \
+    "--tls speaks TLS and verifies the server\n"                                                   \
+    "      (system CAs, or the CAs in --cafile; the name is HOST, or --servername);\n"             \
+    "      --insecure skips verification (a warning says so); --alpn offers protocols.\n"          \
+    "      --cafile, --servername, --insecure and --alpn imply --tls"
+
 /* clang-format off */
 const struct command netctl_commands[] = {
     {"call", "METHOD [JSON]", 1, 2, "", cmd_call,
@@ -28,8 +39,10 @@ const struct command netctl_commands[] = {
     {"ping", "", 0, 0, "", cmd_ping, "check that netd answers"},
     {"resolve", "HOST [PORT] [--all] [--datagram]", 1, 2, "all,datagram", cmd_resolve,
      "resolve into address handles (kept); prints handle, family, host, port"},
-    {"connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT] [--datagram]", 0, 2,
-     "unix=,bind=,bind-port=,datagram", cmd_connect, "open a connection (kept); prints its handle"},
+    {"connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT] [--datagram]\n"
+     "      " TLS_USAGE,
+     0, 2, "unix=,bind=,bind-port=,datagram," TLS_OPTIONS, cmd_connect,
+     "open a connection (kept); prints its handle.\n      " TLS_HELP},
     {"listen", "[HOST] PORT | --unix PATH [--backlog N] [--datagram] [--loop]", 0, 2,
      "unix=,backlog=,datagram,loop", cmd_listen,
      "open a listener (kept); prints its handle. With --loop it then accepts every\n"
@@ -67,7 +80,9 @@ const struct command netctl_commands[] = {
     {"pending", "H", 1, 1, "", cmd_simple, "bytes netd holds for H not yet sent"},
     {"localname", "H", 1, 1, "", cmd_address_of, "local address of H"},
     {"peername", "H", 1, 1, "", cmd_address_of, "peer address of H"},
-    {"status", "H", 1, 1, "", cmd_status, "state and counters of H"},
+    {"status", "H", 1, 1, "", cmd_status,
+     "state and counters of H; for TLS also version, cipher, ALPN, whether the\n"
+     "      peer was verified, and its certificate's subject"},
     {"wait", "H resolved|connected|readable|writable|drained|error [--timeout S]", 2, 2,
      "timeout=", cmd_wait, "wait until H reaches a state; prints its status"},
     {"setsockopt", "H OPTION VALUE", 3, 3, "", cmd_setsockopt,
@@ -89,8 +104,16 @@ const struct command netctl_commands[] = {
     {"release", "H -- COMMAND [ARGS...]", 2, INT_MAX, "", cmd_release,
      "take H's socket out of netd and run COMMAND with it as stdin and stdout;\n"
      "      H ends. Exit status: COMMAND's, or 127 when it cannot be run"},
-    {"nc", "HOST PORT | --unix PATH", 0, 2, "unix=", cmd_nc,
-     "netcat through netd: stdin to the connection, the connection to stdout"},
+    {"nc", "HOST PORT | --unix PATH " TLS_USAGE, 0, 2, "unix=," TLS_OPTIONS, cmd_nc,
+     "netcat through netd: stdin to the connection, the connection to stdout;\n"
+     "      TLS options as for connect"},
+    {"starttls",
+     "H [--server --cert FILE --key FILE] [--cafile FILE] [--servername NAME]\n"
+     "      [--insecure] [--alpn PROTO[,PROTO...]] [--timeout S]",
+     1, 1, "server,cert=,key=,cafile=,servername=,insecure,alpn=,timeout=", cmd_starttls,
+     "start TLS on the plain stream H, as its client (default) or with --server;\n"
+     "      prints the new handle (kept); H ends. Options as for connect; --cafile\n"
+     "      with --server is the CA of client certificates"},
     {"help", "[COMMAND]", 0, 2, "", cmd_help, "show commands, or one command's usage"},
     {NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

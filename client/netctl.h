@@ -16,7 +16,7 @@
 /* Exit statuses: success, an error answer or failure, a usage error. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-#define NETCTL_MAX_OPTS 8
+#define NETCTL_MAX_OPTS 12
 
 /* One run of netctl: global options and the control connection. */
 struct netctl {
@@ -188,6 +188,26 @@ int cmd_nc(struct netctl *n, const struct args *a);
 int cmd_setsockopt(struct netctl *n, const struct args *a);
 int cmd_getsockopt(struct netctl *n, const struct args *a);
 int cmd_addrs(struct netctl *n, const struct args *a);
+
+/* ---- netctl_tls.c ---- */
+
+/**
+ * Adds "tls" to connect's @params from --tls, --cafile, --servername,
+ * --insecure and --alpn (any but --tls implies it; --insecure warns on
+ * stderr). Nothing when none is given. 0, or EXIT_USAGE (printed).
+ */
+int add_tls_opts(struct netctl *n, const struct args *a, json_t *params);
+
+/** Prints a status result as print_fields() does, with its TLS part in words. */
+void print_status(const json_t *res);
+
+/**
+ * What to try after a -32008 tls error with @data: by data.verify, an
+ * alert or truncation; written into @buf when it names the target.
+ */
+const char *tls_hint(const struct netctl *n, const json_t *data, char *buf, size_t len);
+
+int cmd_starttls(struct netctl *n, const struct args *a);
 
 /**
  * Follows the accept loop of a listener until it closes or netctl is

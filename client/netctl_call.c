@@ -152,6 +152,8 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
         return buf;
     case NETD_E_METHOD:
         return "`netctl call rpc.discover` lists the methods this netd has";
+    case NETD_E_TLS:
+        return tls_hint(n, data, buf, len);
     default:
         return NULL;
     }
@@ -167,6 +169,10 @@ int netctl_report(struct netctl *n, const char *method, const json_t *error)
         sym = json_string_value(json_object_get(data, "gai"));
     if (!sym)
         sym = json_string_value(json_object_get(data, "limit"));
+    if (!sym)
+        sym = json_string_value(json_object_get(data, "verify"));
+    if (!sym)
+        sym = json_string_value(json_object_get(data, "alert"));
     /* netd's messages often start with the call's name; the command name is already there. */
     size_t mlen = strlen(method);
     if (strncmp(msg, method, mlen) == 0 && msg[mlen] == ':' && msg[mlen + 1] == ' ')

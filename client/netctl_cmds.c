@@ -169,6 +169,8 @@ int cmd_connect(struct netctl *n, const struct args *a)
         json_object_set_new(p, "bindport", port_json(bind_port));
     if (!rc && opt_get(a, "datagram"))
         json_object_set_new(p, "type", json_string("datagram"));
+    if (!rc)
+        rc = add_tls_opts(n, a, p);
     if (rc) {
         json_decref(p);
         return rc;
@@ -349,11 +351,6 @@ static void print_address(const json_t *res)
 int cmd_address_of(struct netctl *n, const struct args *a)
 {
     return call_and_print(n, n->cmd->name, handle_params(a->argv[0]), print_address);
-}
-
-int cmd_status(struct netctl *n, const struct args *a)
-{
-    return call_and_print(n, "status", handle_params(a->argv[0]), print_fields);
 }
 
 /*

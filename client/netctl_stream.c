@@ -201,6 +201,8 @@ int cmd_nc(struct netctl *n, const struct args *a)
 {
     json_t *p = json_object();
     int rc = add_destination(n, a, p, false);
+    if (!rc)
+        rc = add_tls_opts(n, a, p);
     if (rc) {
         json_decref(p);
         return rc;
