@@ -3,8 +3,9 @@
  * connect/write/read/close round trip through kept handles, ls, and the
  * exit statuses (0 success, 1 error answer or failure, 2 usage error);
  * listen --loop and accept-loop, udp send/recv against the test's own UDP
- * socket, socket options, and sockets passed as descriptors (pair, assign,
- * release).
+ * socket, socket options, sockets passed as descriptors (pair, assign,
+ * release), and TLS (connect and nc --tls against openssl s_server, the
+ * hints after a failed verification, starttls, status in words).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tls_peers.h"
 
 extern char **environ;
 
@@ -603,8 +604,9 @@ static void test_netctl_pair_assign(void **state)
 
 static void test_netctl_help_lists_commands(void **state)
 {
-    const char *const cmds[] = {"udp send", "udp recv", "setsockopt", "getsockopt", "pair",
-                                "addrs",    "assign",   "release",    "accept-loop"};
+    const char *const cmds[] = {"udp send",    "udp recv", "setsockopt", "getsockopt",
+                                "pair",        "addrs",    "assign",     "release",
+                                "accept-loop", "starttls", "--insecure", "--servername"};
     struct run r = expect_run(NULL, 0, "--help");
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         assert_non_null(strstr(r.out, cmds[i]));
@@ -613,6 +615,185 @@ static void test_netctl_help_lists_commands(void **state)
     assert_non_null(strstr(r.out, "usage: netctl udp send"));
     run_free(&r);
     expect_status(NULL, 2, "help", "udp", "nothing");
+    r = expect_run(NULL, 0, "help", "connect");
+    assert_non_null(strstr(r.out, "--tls"));
+    assert_non_null(strstr(r.out, "--cafile FILE"));
+    run_free(&r);
+}
+
+/* ---- TLS, against openssl s_server with the certificates of certs.sh ---- */
+
+/* Connects with netctl and @tls_args (NULL-terminated) to 127.0.0.1:@port; the handle. */
+static char *tls_connect(const char *s, int port, const char *const *tls_args, struct run *r)
+{
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    const char *args[16] = {"connect", "127.0.0.1", portstr};
+    int n = 3;
+    for (int i = 0; tls_args[i]; i++)
+        args[n++] = tls_args[i];
+    args[n] = NULL;
+    *r = netctl(s, args);
+    if (r->status != 0)
+        fail_msg("netctl connect exited %d\nstderr: %s", r->status, r->err);
+    return first_line(r);
+}
+
+static void test_netctl_tls_verified(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    int port;
+    t_s_server("server", &port, (const char *const[]){"-alpn", "http/1.1", NULL});
+    /* By address, with the name to verify given apart: the certificate is for localhost. */
+    struct run r;
+    char *h = tls_connect(s, port,
+                          (const char *const[]){"--cafile", T("ca.pem"), "--servername",
+                                                "localhost", "--alpn", "h2,http/1.1", NULL},
+                          &r);
+    assert_string_equal(r.err, "");
+    run_free(&r);
+    expect_status(s, 0, "write", h, "hello tls\n");
+    r = expect_run(s, 0, "chunk", h, "10", "--timeout", "30");
+    assert_string_equal(r.out, "slt olleh\n");
+    run_free(&r);
+    r = expect_run(s, 0, "status", h);
+    assert_non_null(strstr(r.out, "\ntls version: TLSv1."));
+    assert_non_null(strstr(r.out, "\ntls cipher: TLS_"));
+    assert_non_null(strstr(r.out, "\ntls alpn: http/1.1\n"));
+    assert_non_null(strstr(r.out, "\ntls verified: yes\n"));
+    assert_non_null(strstr(r.out, "\ntls peer: ") && strstr(r.out, "CN=localhost"));
+    run_free(&r);
+    /* --json is the object netd sent. */
+    r = expect_run(s, 0, "--json", "status", h);
+    json_t *st = json_loads(r.out, 0, NULL);
+    assert_non_null(st);
+    assert_true(json_is_true(json_object_get(json_object_get(st, "tls"), "verified")));
+    json_decref(st);
+    run_free(&r);
+    expect_status(s, 0, "close", h);
+    free(h);
+}
+
+static void test_netctl_tls_insecure(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    int port;
+    t_s_server("self", &port, NULL);
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    /* A self-signed certificate is refused by default, and the hint names both ways out. */
+    struct run r = expect_run(s, 1, "connect", "127.0.0.1", portstr, "--tls");
+    assert_non_null(strstr(r.err, "self_signed"));
+    assert_non_null(strstr(r.err, "--insecure"));
+    run_free(&r);
+    char *h = tls_connect(s, port, (const char *const[]){"--insecure", NULL}, &r);
+    assert_non_null(strstr(r.err, "warning"));
+    assert_non_null(strstr(r.err, "not verified"));
+    run_free(&r);
+    expect_status(s, 0, "write", h, "abc\n");
+    r = expect_run(s, 0, "chunk", h, "4", "--timeout", "30");
+    assert_string_equal(r.out, "cba\n");
+    run_free(&r);
+    r = expect_run(s, 0, "status", h);
+    assert_non_null(strstr(r.out, "\ntls verified: no\n"));
+    run_free(&r);
+    expect_status(s, 0, "close", h);
+    free(h);
+}
+
+static void test_netctl_tls_failures(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    int port;
+    t_s_server("server", &port, NULL);
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    /* A CA that did not sign the server's certificate: exit 1, netd's reason and a hint. */
+    struct run r = expect_run(s, 1, "connect", "127.0.0.1", portstr, "--cafile", T("other-ca.pem"));
+    assert_non_null(strstr(r.err, "unknown_ca"));
+    assert_non_null(strstr(r.err, "pass --cafile with the CA that signed"));
+    assert_int_equal(r.outlen, 0);
+    run_free(&r);
+    r = expect_run(s, 1, "connect", "127.0.0.1", portstr, "--cafile", T("ca.pem"), "--servername",
+                   "wrong.example");
+    assert_non_null(strstr(r.err, "name_mismatch"));
+    assert_non_null(strstr(r.err, "--servername NAME"));
+    run_free(&r);
+    /* Usage errors, before anything is sent. */
+    expect_status(s, 2, "connect", "127.0.0.1", portstr, "--tls", "--datagram");
+    expect_status(s, 2, "connect", "127.0.0.1", portstr, "--alpn", ",");
+    expect_status(s, 2, "starttls", "h0.1", "--server", "--cert", T("server.pem"));
+    expect_status(s, 2, "starttls", "h0.1", "--key", T("server.key"));
+    /* None of the failed connects left a handle. */
+    netd_client *c = h_client(n);
+    json_t *res = h_call(c, "handles", NULL);
+    assert_int_equal(json_array_size(json_object_get(res, "handles")), 0);
+    json_decref(res);
+}
+
+static void test_netctl_nc_tls(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    int port;
+    t_s_server("server", &port, NULL);
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(write(in[1], "one\ntwo\n", 8), 8);
+    close(in[1]);
+    const char *args[] = {"nc", "127.0.0.1", portstr, "--cafile", T("ca.pem"), NULL};
+    struct run r = netctl_in(s, args, in[0]);
+    close(in[0]);
+    if (r.status != 0)
+        fail_msg("netctl nc exited %d\nstderr: %s", r.status, r.err);
+    assert_string_equal(r.out, "eno\nowt\n");
+    run_free(&r);
+}
+
+/* starttls on both ends of one plain connection of netd's: netctl as server and as client. */
+static void test_netctl_starttls(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    const char *s = h_netd_socket(n);
+    netd_client *c = h_client(n);
+    char *l = h_new_handle(c, "listen",
+                           json_pack("{s:s,s:i,s:b}", "host", "127.0.0.1", "port", 0, "keep", 1));
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", handle_port(c, l));
+    struct run r = expect_run(s, 0, "connect", "127.0.0.1", portstr);
+    char *client = first_line(&r);
+    run_free(&r);
+    char *server = h_new_handle(c, "accept", json_pack("{s:s,s:b}", "handle", l, "keep", 1));
+    const char *args[] = {"starttls",      server,  "--server",      "--cert",
+                          T("server.pem"), "--key", T("server.key"), NULL};
+    struct child ch = netctl_spawn(s, args, -1);
+    r = expect_run(s, 0, "starttls", client, "--cafile", T("ca.pem"), "--servername", "localhost");
+    char *tc = first_line(&r);
+    run_free(&r);
+    struct run rs = child_finish(&ch);
+    if (rs.status != 0)
+        fail_msg("netctl starttls --server exited %d\nstderr: %s", rs.status, rs.err);
+    char *ts = first_line(&rs);
+    run_free(&rs);
+    /* The old handles ended; the new ones speak TLS to each other. */
+    assert_false(has_handle(c, client));
+    assert_false(has_handle(c, server));
+    h_write(c, tc, "secret", 6);
+    h_read_expect(c, ts, "secret", 6, 30);
+    r = expect_run(s, 0, "status", tc);
+    assert_non_null(strstr(r.out, "\ntls verified: yes\n"));
+    run_free(&r);
+    h_close(c, l);
+    free(l);
+    free(client);
+    free(server);
+    free(tc);
+    free(ts);
 }
 
 int main(void)
@@ -629,6 +810,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_netctl_release, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_pair_assign, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_help_lists_commands, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_tls_verified, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_tls_insecure, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_tls_failures, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_nc_tls, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_starttls, h_setup, t_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* The group setup makes the TLS tests' certificates (certs.sh). */
+    return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }
