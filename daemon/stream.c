@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "tls.h"
 
 #define READ_CHUNK 65536
 
@@ -390,7 +391,10 @@ static void writes_fail(struct handle *h, int err)
     while (h->wq_head) {
         struct wseg *s = h->wq_head;
         struct req *r = s->req;
-        if (r) {
+        if (r && err == TLS_EFAIL && h->tls) {
+            req_unpark(r);
+            req_fail_errno(r, err, "write"); /* the TLS layer says what failed */
+        } else if (r) {
             req_unpark(r);
             r->written = s->off;
             req_fail(r, NETD_E_OS,

@@ -290,6 +290,7 @@ static inline bool t_s_server_up(struct tproc *p, const char *out)
     }
     t_show_log(p);
     fail_msg("openssl s_server did not start");
+    return false; /* not reached: fail_msg does not return */
 }
 
 static inline struct tproc *t_s_server(const char *name, int *port, const char *const *extra)
@@ -317,6 +318,7 @@ static inline struct tproc *t_s_server(const char *name, int *port, const char *
             return p;
     }
     fail_msg("openssl s_server could not listen on any port");
+    return NULL; /* not reached */
 }
 
 /** openssl s_client to 127.0.0.1:@port, verifying against our CA; stdin and stdout piped. */
