@@ -305,7 +305,7 @@ static void peer_fill(struct peer *p, const struct sockaddr *sa, socklen_t sl)
 struct peer *h_peer_tcp(enum peer_mode mode, int family, const void *payload, size_t n)
 {
     struct sockaddr_storage ss = {0};
-    socklen_t sl;
+    socklen_t sl = 0;
     if (family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
         in6->sin6_family = AF_INET6;
@@ -350,7 +350,7 @@ struct peer *h_peer_unix(enum peer_mode mode, int abstract)
     struct peer *p = peer_new(mode, NULL, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     unsigned k = name_counter++;
-    socklen_t sl;
+    socklen_t sl = 0;
     if (abstract) {
         snprintf(p->path, sizeof p->path, "@netd-peer-%d-%u", (int)getpid(), k);
         memcpy(sa.sun_path + 1, p->path + 1, strlen(p->path + 1));
@@ -482,7 +482,7 @@ int h_free_port(void)
 int h_plain_connect(const char *host, int port)
 {
     struct sockaddr_storage ss = {0};
-    socklen_t sl;
+    socklen_t sl = 0;
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {

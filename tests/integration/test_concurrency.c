@@ -185,7 +185,7 @@ static int index_of(const long long *ids, int n, long long id)
 static void stream_data(int i, char *buf, size_t len)
 {
     int k = snprintf(buf, len, "stream %03d|", i);
-    for (size_t j = (size_t)k; j < len; j++)
+    for (size_t j = k > 0 && (size_t)k < len ? (size_t)k : len; j < len; j++)
         buf[j] = (char)(' ' + (j * 31 + (size_t)i * 17) % 95);
 }
 
