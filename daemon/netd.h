@@ -258,6 +258,8 @@ void reqlist_remove(struct reqlist *l, struct req *r);
 void request_run(struct worker *w, struct req *r);
 /** Answers @r with @result (stolen) and frees it. */
 void req_ok(struct req *r, json_t *result);
+/** Answers @r with a result already serialised (see netd_rpc_result_raw) and frees it. */
+void req_ok_raw(struct req *r, const char *result, size_t len);
 /** Answers @r with an error of @kind, @data (stolen, may be NULL), message from @fmt; frees it. */
 void req_fail(struct req *r, enum netd_err kind, json_t *data, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -56,6 +56,12 @@ void req_ok(struct req *r, json_t *result)
     req_free(r);
 }
 
+void req_ok_raw(struct req *r, const char *result, size_t len)
+{
+    dispatch_reply(r, r->id ? netd_rpc_result_raw(r->id, result, len) : NULL);
+    req_free(r);
+}
+
 void req_fail(struct req *r, enum netd_err kind, json_t *data, const char *fmt, ...)
 {
     char msg[512];

@@ -161,14 +161,43 @@ void stream_update(struct handle *h)
 
 /* ---- reading ---- */
 
+/* base64 and hex need no JSON escaping: the result is written directly,
+ * without building a jansson string that would be copied and scanned. */
+static bool answer_read_raw(struct req *r, const uint8_t *p, size_t n, bool ended)
+{
+    if (r->enc == NETD_ENC_UTF8)
+        return false;
+    bool b64 = r->enc == NETD_ENC_BASE64;
+    size_t enclen = b64 ? netd_base64_len(n) : 2 * n;
+    char *buf = malloc(enclen + 64);
+    if (!buf)
+        return false;
+    int k = sprintf(buf, "{\"data\":\"");
+    if (b64)
+        netd_base64_encode(p, n, buf + k);
+    else
+        netd_hex_encode(p, n, buf + k);
+    k += (int)enclen;
+    k += sprintf(buf + k, "\",\"encoding\":\"%s\",\"eof\":%s}", b64 ? "base64" : "hex",
+                 ended ? "true" : "false");
+    req_ok_raw(r, buf, (size_t)k);
+    free(buf);
+    return true;
+}
+
 static void answer_read(struct req *r, struct handle *h, size_t n)
 {
     enum netd_encoding used;
+    /* eof: the peer has ended and these are its last bytes (maybe none). */
+    bool ended = h->eof && buf_used(&h->rbuf) == n;
+    if (answer_read_raw(r, h->rbuf.data + h->rbuf.off, n, ended)) {
+        if (!r->peek)
+            buf_consume(&h->rbuf, n);
+        return;
+    }
     json_t *data = netd_data_encode(h->rbuf.data + h->rbuf.off, n, r->enc, &used);
     if (!r->peek)
         buf_consume(&h->rbuf, n);
-    /* eof: the peer has ended and these are its last bytes (maybe none). */
-    bool ended = h->eof && buf_used(&h->rbuf) == (r->peek ? n : 0);
     req_ok(r, json_pack("{s:o,s:s,s:b}", "data", data, "encoding", netd_encoding_name(used), "eof",
                         ended));
 }

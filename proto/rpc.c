@@ -164,3 +164,28 @@ char *netd_rpc_request(json_t *id, const char *method, json_t *params)
 {
     return call_line(id != NULL, id, method, params);
 }
+
+char *netd_rpc_result_raw(json_t *id, const char *result, size_t len)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
+    char *ids = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
+    if (!ids)
+        return NULL;
+    size_t idlen = strlen(ids);
+    char *out = malloc(sizeof head - 1 + idlen + sizeof mid - 1 + len + 2);
+    if (out) {
+        char *p = out;
+        memcpy(p, head, sizeof head - 1);
+        p += sizeof head - 1;
+        memcpy(p, ids, idlen);
+        p += idlen;
+        memcpy(p, mid, sizeof mid - 1);
+        p += sizeof mid - 1;
+        memcpy(p, result, len);
+        p += len;
+        *p++ = '}';
+        *p = '\0';
+    }
+    free(ids);
+    return out;
+}

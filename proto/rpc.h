@@ -36,6 +36,14 @@ char *netd_rpc_result(json_t *id, json_t *result);
  */
 char *netd_rpc_error(json_t *id, enum netd_err kind, const char *message, json_t *data);
 
+/**
+ * A response whose result is already serialised: @result (@len bytes) must
+ * be one valid JSON value without a raw newline. For large results built
+ * from text that needs no escaping (base64, hex), which jansson would
+ * otherwise copy and scan character by character. @id borrowed.
+ */
+char *netd_rpc_result_raw(json_t *id, const char *result, size_t len);
+
 /** A notification {"jsonrpc","method","params"}. Steals @params. */
 char *netd_rpc_notification(const char *method, json_t *params);
 
