@@ -298,6 +298,31 @@ static void test_json_line(void **state)
     json_decref(v);
 }
 
+/* A result serialised by the caller is spliced in as it is and parses back
+ * to the same envelope as one built with jansson. */
+static void test_result_raw(void **state)
+{
+    (void)state;
+    json_t *id = json_string("r\"1");
+    const char *raw = "{\"data\":\"aGk=\",\"encoding\":\"base64\",\"eof\":false}";
+    char *line = netd_rpc_result_raw(id, raw, strlen(raw));
+    assert_non_null(line);
+    assert_null(strchr(line, '\n'));
+    json_error_t err;
+    json_t *got = json_loads(line, 0, &err);
+    assert_non_null(got);
+    json_t *want = json_pack("{s:s,s:O,s:{s:s,s:s,s:b}}", "jsonrpc", "2.0", "id", id, "result",
+                             "data", "aGk=", "encoding", "base64", "eof", 0);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    free(line);
+    line = netd_rpc_result_raw(NULL, "{}", 2);
+    assert_string_equal(line, "{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":{}}");
+    free(line);
+    json_decref(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_request_parses_back),
         cmocka_unit_test(test_json_line),
+        cmocka_unit_test(test_result_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
