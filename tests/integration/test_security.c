@@ -1,7 +1,8 @@
 /*
  * test_security.c - who may use netd (SO_PEERCRED, --allow-uid,
- * --allow-gid), kept handles that belong to one uid, and a netd that runs out
- * of descriptors without spinning or losing the clients it has.
+ * --allow-gid), kept handles that belong to one uid, a netd that runs out
+ * of descriptors without spinning or losing the clients it has, and the
+ * control socket as a path (mode 0660, removed on exit) or passed by systemd.
  *
  * Other users are real: a child process drops to uid/gid 65534 before it
  * connects. The tests need root to do that and skip otherwise.
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -243,6 +246,99 @@ static void test_emfile_no_spin(void **state)
     json_decref(h_call(late, "ping", NULL));
 }
 
+/* Starts NETD_BIN with @argv (NULL-terminated, without the program); when
+ * @listen_fd >= 0 it is passed as systemd does (descriptor 3, LISTEN_FDS). */
+static pid_t spawn_netd(const char *const *argv, int listen_fd)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (listen_fd >= 0) {
+            if (dup2(listen_fd, 3) < 0)
+                _exit(126);
+            char pidbuf[32];
+            snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+            setenv("LISTEN_PID", pidbuf, 1);
+            setenv("LISTEN_FDS", "1", 1);
+        }
+        const char *args[16] = {NETD_BIN};
+        for (int i = 0; argv[i] && i < 14; i++)
+            args[i + 1] = argv[i];
+        execv(NETD_BIN, (char *const *)args);
+        _exit(127);
+    }
+    return pid;
+}
+
+static netd_client *connect_retry(const char *name)
+{
+    for (int i = 0; i < 250; i++) {
+        netd_client *c = netd_client_connect(name);
+        if (c)
+            return c;
+        h_sleep_ms(20);
+    }
+    fail_msg("netd did not come up on %s", name);
+    return NULL;
+}
+
+static void stop_ok(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void ping_ok(netd_client *c)
+{
+    json_t *res = NULL, *err = NULL;
+    assert_int_equal(netd_call(c, "ping", NULL, &res, &err), 0);
+    json_decref(res);
+}
+
+/* A control socket that is a path: created 0660, served, removed on exit. */
+static void test_socket_path(void **state)
+{
+    char dir[] = "/tmp/netd-path-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/ctl", dir);
+    pid_t pid = spawn_netd((const char *const[]){"--socket", path, NULL}, -1);
+    netd_client *c = connect_retry(path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0660);
+    ping_ok(c);
+    netd_client_free(c);
+    stop_ok(pid);
+    assert_int_equal(access(path, F_OK), -1);
+    rmdir(dir);
+}
+
+/* Socket activation: netd serves the listening socket it inherits. */
+static void test_socket_activation(void **state)
+{
+    char name[64];
+    snprintf(name, sizeof name, "@netd-activation-%d", (int)getpid());
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path + 1, name + 1, strlen(name) - 1);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, len), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    /* The --socket name is ignored when a socket is passed. */
+    pid_t pid = spawn_netd((const char *const[]){"--socket", "@netd-not-this-one", NULL}, fd);
+    close(fd);
+    netd_client *c = connect_retry(name);
+    ping_ok(c);
+    netd_client_free(c);
+    assert_null(netd_client_connect("@netd-not-this-one"));
+    stop_ok(pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +347,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_allow_gid, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_kept_handle_is_per_uid, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_emfile_no_spin, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_socket_path, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_socket_activation, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
