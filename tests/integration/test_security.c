@@ -215,8 +215,12 @@ static void test_emfile_no_spin(void **state)
     netd_client *c = h_client(n);
     /* netd raises its own soft limit to the hard one at start, so the
      * limit is lowered from outside once it runs. */
-    struct rlimit low = {64, 64};
     pid_t pid = netd_pid(c);
+    /* At start netd raised its soft limit to the hard one. */
+    struct rlimit got;
+    assert_int_equal(prlimit(pid, RLIMIT_NOFILE, NULL, &got), 0);
+    assert_true(got.rlim_cur == got.rlim_max);
+    struct rlimit low = {64, 64};
     assert_int_equal(prlimit(pid, RLIMIT_NOFILE, &low, NULL), 0);
 
     enum { EXTRA = 120 };
