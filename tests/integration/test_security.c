@@ -211,7 +211,13 @@ static pid_t netd_pid(netd_client *c)
  * descriptors are free. */
 static void test_emfile_no_spin(void **state)
 {
+    /* Start netd with a soft limit below the hard one, as shells often do. */
+    struct rlimit mine, soft;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &mine), 0);
+    soft = (struct rlimit){mine.rlim_max > 256 ? 256 : mine.rlim_max, mine.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &soft), 0);
     struct netd_proc *n = h_netd_start(NULL);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
     netd_client *c = h_client(n);
     /* netd raises its own soft limit to the hard one at start, so the
      * limit is lowered from outside once it runs. */
