@@ -190,13 +190,14 @@ static void answer_read(struct req *r, struct handle *h, size_t n)
     enum netd_encoding used;
     /* eof: the peer has ended and these are its last bytes (maybe none). */
     bool ended = h->eof && buf_used(&h->rbuf) == n;
+    bool consume = !r->peek; /* @r is freed once answered */
     if (answer_read_raw(r, h->rbuf.data + h->rbuf.off, n, ended)) {
-        if (!r->peek)
+        if (consume)
             buf_consume(&h->rbuf, n);
         return;
     }
     json_t *data = netd_data_encode(h->rbuf.data + h->rbuf.off, n, r->enc, &used);
-    if (!r->peek)
+    if (consume)
         buf_consume(&h->rbuf, n);
     req_ok(r, json_pack("{s:o,s:s,s:b}", "data", data, "encoding", netd_encoding_name(used), "eof",
                         ended));
