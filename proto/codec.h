@@ -20,7 +20,8 @@ const char *netd_encoding_name(enum netd_encoding enc);
 /** Characters (without the NUL) that base64 of @n bytes takes. */
 size_t netd_base64_len(size_t n);
 
-/** Writes standard padded base64 of @in to @out, which holds netd_base64_len(n)+1 bytes; NUL-terminates. */
+/** Writes standard padded base64 of @in to @out, which holds netd_base64_len(n)+1 bytes;
+ * NUL-terminates. */
 void netd_base64_encode(const uint8_t *in, size_t n, char *out);
 
 /**
@@ -37,7 +38,8 @@ void netd_hex_encode(const uint8_t *in, size_t n, char *out);
 /** Decodes hex (either case, even length). @out holds n/2 bytes. 0, or -1 if invalid. */
 int netd_hex_decode(const char *in, size_t n, uint8_t *out, size_t *outlen);
 
-/** 1 if @p is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF), else 0. NUL bytes are valid. */
+/** 1 if @p is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF), else 0.
+ * NUL bytes are valid. */
 int netd_utf8_valid(const uint8_t *p, size_t n);
 
 /**

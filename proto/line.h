@@ -18,8 +18,8 @@ struct netd_line {
     size_t start; /* first byte not yet returned */
     size_t len;   /* bytes in buf (from 0) */
     size_t cap;
-    size_t scan;  /* bytes from start already searched for '\n' */
-    size_t max;   /* longest accepted line, without its '\n' */
+    size_t scan;    /* bytes from start already searched for '\n' */
+    size_t max;     /* longest accepted line, without its '\n' */
     int discarding; /* inside an over-long line that was already reported */
 };
 
