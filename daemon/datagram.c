@@ -282,16 +282,9 @@ void m_send_to(struct worker *w, struct req *r)
     } else if (dest_of(w, r, &ss, &len) < 0) {
         return;
     }
-    const char *enc_name = param_str(r, "encoding");
-    enum netd_encoding enc;
-    netd_encoding_parse(enc_name ? enc_name : "base64", &enc);
-    json_t *d = param(r, "data");
     uint8_t *data;
     size_t n;
-    if (netd_data_decode(json_string_value(d), json_string_length(d), enc, &data, &n) < 0) {
-        req_fail(r, NETD_E_PARAMS, NULL, "parameter 'data' is not valid %s",
-                 netd_encoding_name(enc));
+    if (req_data(r, &data, &n) < 0)
         return;
-    }
     dgram_write(h, r, data, n, &ss, len);
 }

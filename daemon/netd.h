@@ -279,6 +279,9 @@ void dispatch_reply(struct req *r, char *line);
 size_t reqlist_abort(struct reqlist *l, const char *why);
 /** Fails the requests of @l issued by connection @conn_id (the answers go nowhere). */
 void reqlist_drop_conn(struct reqlist *l, uint64_t conn_id);
+/** Decodes the "data" parameter in the request's "encoding" into a new
+ * buffer the caller frees. -1 after answering @r (invalid params). */
+int req_data(struct req *r, uint8_t **data, size_t *len);
 /** The string parameter @name, or NULL. */
 const char *param_str(const struct req *r, const char *name);
 bool param_bool(const struct req *r, const char *name, bool dflt);

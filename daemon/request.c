@@ -56,6 +56,20 @@ void req_ok(struct req *r, json_t *result)
     req_free(r);
 }
 
+int req_data(struct req *r, uint8_t **data, size_t *len)
+{
+    const char *name = param_str(r, "encoding");
+    enum netd_encoding enc = NETD_ENC_BASE64;
+    netd_encoding_parse(name ? name : "base64", &enc);
+    json_t *d = param(r, "data");
+    if (netd_data_decode(json_string_value(d), json_string_length(d), enc, data, len) < 0) {
+        req_fail(r, NETD_E_PARAMS, NULL, "parameter 'data' is not valid %s",
+                 netd_encoding_name(enc));
+        return -1;
+    }
+    return 0;
+}
+
 void req_ok_raw(struct req *r, const char *result, size_t len)
 {
     dispatch_reply(r, r->id ? netd_rpc_result_raw(r->id, result, len) : NULL);

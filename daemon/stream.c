@@ -509,19 +509,28 @@ static size_t writes_abort(struct handle *h, const char *why)
     return n;
 }
 
+/* With nothing queued, a write goes straight to the socket first. Returns
+ * the bytes sent, or -1 after failing @r (and freeing @data). */
+static ssize_t send_first(struct handle *h, struct req *r, uint8_t *data, size_t len)
+{
+    if (h->wq_bytes > 0)
+        return 0;
+    ssize_t k = send_some(h, data, len);
+    if (k < 0) {
+        free(data);
+        h->werr = (int)-k;
+        req_fail_errno(r, h->werr, "write");
+        return -1;
+    }
+    return k;
+}
+
 static void write_partial(struct handle *h, struct req *r, uint8_t *data, size_t len)
 {
-    size_t taken = 0;
-    if (h->wq_bytes == 0) {
-        ssize_t k = send_some(h, data, len);
-        if (k < 0) {
-            free(data);
-            h->werr = (int)-k;
-            req_fail_errno(r, h->werr, "write");
-            return;
-        }
-        taken = (size_t)k;
-    }
+    ssize_t k = send_first(h, r, data, len);
+    if (k < 0)
+        return;
+    size_t taken = (size_t)k;
     size_t room = h->wq_bytes < netd_cfg.max_buffer ? netd_cfg.max_buffer - h->wq_bytes : 0;
     size_t more = len - taken < room ? len - taken : room;
     if (more > 0) {
@@ -544,21 +553,14 @@ static void write_whole(struct handle *h, struct req *r, uint8_t *data, size_t l
                  netd_cfg.max_queued);
         return;
     }
-    size_t sent = 0;
-    if (h->wq_bytes == 0) {
-        ssize_t k = send_some(h, data, len);
-        if (k < 0) {
-            free(data);
-            h->werr = (int)-k;
-            req_fail_errno(r, h->werr, "write");
-            return;
-        }
-        sent = (size_t)k;
-        if (sent == len) {
-            free(data);
-            req_ok(r, json_pack("{s:I}", "written", (json_int_t)len));
-            return;
-        }
+    ssize_t k = send_first(h, r, data, len);
+    if (k < 0)
+        return;
+    size_t sent = (size_t)k;
+    if (sent == len) {
+        free(data);
+        req_ok(r, json_pack("{s:I}", "written", (json_int_t)len));
+        return;
     }
     if (req_timeout(r) == 0) {
         free(data);
@@ -611,16 +613,10 @@ void m_write(struct worker *w, struct req *r)
     struct handle *h = handle_get_kind(w, r, "handle", (1u << HK_STREAM) | (1u << HK_DATAGRAM));
     if (!h)
         return;
-    enum netd_encoding enc = NETD_ENC_BASE64;
-    netd_encoding_parse(param_str(r, "encoding") ? param_str(r, "encoding") : "base64", &enc);
-    json_t *d = param(r, "data");
     uint8_t *data;
     size_t len;
-    if (netd_data_decode(json_string_value(d), json_string_length(d), enc, &data, &len) < 0) {
-        req_fail(r, NETD_E_PARAMS, NULL, "parameter 'data' is not valid %s",
-                 netd_encoding_name(enc));
+    if (req_data(r, &data, &len) < 0)
         return;
-    }
     if (h->state != HS_SUCCESS || h->werr || h->shut_wr || h->shut_wr_pending) {
         free(data);
         if (h->state == HS_FAILURE)
