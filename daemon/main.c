@@ -88,7 +88,8 @@ static int parse_args(int argc, char **argv)
                                          {0, 0, 0, 0}};
     int c;
     size_t v;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int idx = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
         switch (c) {
         case 's':
             netd_cfg.socket_name = optarg;
@@ -146,7 +147,7 @@ static int parse_args(int argc, char **argv)
     }
     return 0;
 bad:
-    fprintf(stderr, "netd: bad value '%s' for --%s\n", optarg, opts[0].name ? "option" : "");
+    fprintf(stderr, "netd: bad value '%s' for --%s (see netd --help)\n", optarg, opts[idx].name);
     return -1;
 }
 

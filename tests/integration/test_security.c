@@ -349,6 +349,30 @@ static void test_socket_activation(void **state)
     stop_ok(pid);
 }
 
+/* netd --help documents every option and exits 0; a bad option exits 2. */
+static void test_usage(void **state)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s --help", NETD_BIN);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char out[4096] = "";
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    static const char *const opts[] = {"--socket",      "--workers",    "--max-request",
+                                       "--max-handles", "--max-buffer", "--max-read",
+                                       "--allow-uid",   "--allow-gid",  "--log-level"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        assert_non_null(strstr(out, opts[i]));
+    snprintf(cmd, sizeof cmd, "%s --no-such-option 2>/dev/null", NETD_BIN);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    snprintf(cmd, sizeof cmd, "%s --workers 0 2>/dev/null", NETD_BIN);
+    st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emfile_no_spin, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_socket_path, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_socket_activation, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_usage, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
