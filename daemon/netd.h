@@ -329,6 +329,8 @@ struct transport {
     ssize_t (*send)(struct handle *h, const void *buf, size_t n);
     /* Bytes already inside the transport that a recv would return at once. */
     size_t (*buffered)(struct handle *h);
+    /* Bytes the transport took but the kernel has not (TLS ciphertext). */
+    size_t (*unsent)(struct handle *h);
     /* Ends the sending direction (TLS: close_notify first). */
     int (*shutdown_write)(struct handle *h);
     /* Frees the transport's state; the socket is closed by the caller. */
@@ -541,6 +543,8 @@ void stream_update(struct handle *h);
 void stream_start(struct handle *h, int fd);
 void stream_close(struct handle *h);
 void stream_status(struct handle *h, json_t *st);
+/** Bytes accepted for @h but not yet in the kernel: netd's queue and the transport's. */
+size_t stream_pending(struct handle *h);
 bool stream_ready(struct handle *h, int wait_for);
 
 #endif

@@ -44,6 +44,11 @@ static size_t plain_buffered(struct handle *h)
     return 0;
 }
 
+static size_t plain_unsent(struct handle *h)
+{
+    return 0;
+}
+
 static int plain_shutdown_write(struct handle *h)
 {
     return shutdown(h->fd, SHUT_WR) < 0 ? -errno : 0;
@@ -56,6 +61,7 @@ const struct transport plain_transport = {
     .recv = plain_recv,
     .send = plain_send,
     .buffered = plain_buffered,
+    .unsent = plain_unsent,
     .shutdown_write = plain_shutdown_write,
     .close = plain_close,
 };
@@ -107,6 +113,11 @@ static bool watch_end(const struct handle *h)
     return (h->kept || h->looped) && h->kind == HK_STREAM && !h->eof && !h->rerr && !h->closed_told;
 }
 
+size_t stream_pending(struct handle *h)
+{
+    return h->wq_bytes + (h->tp ? h->tp->unsent(h) : 0);
+}
+
 bool stream_ready(struct handle *h, int wf)
 {
     switch (wf) {
@@ -124,7 +135,7 @@ bool stream_ready(struct handle *h, int wf)
         return h->state == HS_SUCCESS && h->wq_bytes == 0 &&
                (poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP));
     case WF_DRAINED:
-        return h->state != HS_WAITING && h->wq_bytes == 0;
+        return h->state != HS_WAITING && stream_pending(h) == 0;
     case WF_ERROR:
         return h->state == HS_FAILURE || h->rerr || h->werr || (poll_now(h->fd, 0) & POLLERR);
     }
@@ -643,7 +654,7 @@ void m_pending(struct worker *w, struct req *r)
 {
     struct handle *h = handle_get_kind(w, r, "handle", 1u << HK_STREAM);
     if (h)
-        req_ok(r, json_pack("{s:I}", "bytes", (json_int_t)h->wq_bytes));
+        req_ok(r, json_pack("{s:I}", "bytes", (json_int_t)stream_pending(h)));
 }
 
 void m_flush(struct worker *w, struct req *r)
@@ -760,7 +771,7 @@ void stream_status(struct handle *h, json_t *st)
                           ? 0
                           : buf_used(&h->rbuf) + h->tp->buffered(h) + kernel_readable(h->fd);
     json_object_set_new(st, "readable", json_integer((json_int_t)readable));
-    json_object_set_new(st, "pending", json_integer((json_int_t)h->wq_bytes));
+    json_object_set_new(st, "pending", json_integer((json_int_t)stream_pending(h)));
     json_object_set_new(st, "bytes_in", json_integer((json_int_t)h->bytes_in));
     json_object_set_new(st, "bytes_out", json_integer((json_int_t)h->bytes_out));
     if (h->eof)

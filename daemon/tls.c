@@ -151,6 +151,9 @@ static void on_out_io(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     out_watch(s);
+    /* The last ciphertext left: `wait {for: "drained"}` may now hold. */
+    if (buf_used(&s->out) == 0 && s->h && s->h->tls == s)
+        handle_check_waiters(s->h);
 }
 
 /* ---- verification ---- */
@@ -597,6 +600,12 @@ static ssize_t tls_send(struct handle *h, const void *buf, size_t n)
 
 /* Decrypted bytes inside wolfSSL, and ciphertext read before an upgrade:
  * neither makes the socket readable, so stream.c asks for them. */
+static size_t tls_unsent(struct handle *h)
+{
+    struct tls_sess *s = h->tls;
+    return s ? buf_used(&s->out) : 0;
+}
+
 static size_t tls_buffered(struct handle *h)
 {
     struct tls_sess *s = h->tls;
@@ -692,6 +701,7 @@ const struct transport tls_transport = {
     .recv = tls_recv,
     .send = tls_send,
     .buffered = tls_buffered,
+    .unsent = tls_unsent,
     .shutdown_write = tls_shutdown_write,
     .close = tls_close,
 };
