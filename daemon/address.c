@@ -35,31 +35,30 @@ static void address_answer(struct req *r, struct handle *h)
         req_ok(r, json_pack("{s:s}", "handle", h->name));
         return;
     }
-    json_t *names = json_array();
-    json_array_append_new(names, json_string(h->name));
+    /* One handle per result: @h keeps the first. */
     struct addrlist all = h->al;
     memset(&h->al, 0, sizeof h->al);
     addrlist_copy(&h->al, &all, 0, 1);
+    struct handle **made = calloc(all.count, sizeof *made);
+    made[0] = h;
     for (size_t i = 1; i < all.count; i++) {
-        struct handle *e = handle_new(h->w, r, HK_ADDRESS);
-        if (!e) {
-            /* The request has been answered with `limit`: none of its handles survive. */
-            size_t n = json_array_size(names);
-            for (size_t k = 0; k < n; k++) {
-                int wi;
-                uint64_t seq;
-                handle_parse(json_string_value(json_array_get(names, k)), &wi, &seq);
-                handle_close(idmap_get(&h->w->handles, seq), "limit");
-            }
-            json_decref(names);
+        made[i] = handle_new(h->w, r, HK_ADDRESS);
+        if (!made[i]) {
+            /* @r has been answered with `limit`: none of its handles survive. */
+            for (size_t k = 0; k < i; k++)
+                handle_close(made[k], "limit");
+            free(made);
             addrlist_free(&all);
             return;
         }
-        e->hostname = h->hostname ? strdup(h->hostname) : NULL;
-        addrlist_copy(&e->al, &all, i, 1);
-        e->state = HS_SUCCESS;
-        json_array_append_new(names, json_string(e->name));
+        made[i]->hostname = h->hostname ? strdup(h->hostname) : NULL;
+        addrlist_copy(&made[i]->al, &all, i, 1);
+        made[i]->state = HS_SUCCESS;
     }
+    json_t *names = json_array();
+    for (size_t i = 0; i < all.count; i++)
+        json_array_append_new(names, json_string(made[i]->name));
+    free(made);
     addrlist_free(&all);
     req_ok(r, json_pack("{s:o}", "handles", names));
 }
