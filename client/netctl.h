@@ -96,6 +96,20 @@ int netctl_lost(struct netctl *n, const char *method, int err);
 /* ---- netctl_cmds.c: shared by the commands ---- */
 
 /**
+ * netctl_call() with the command's own --timeout (from @a, which may be
+ * NULL) passed on to netd as the call's "timeout". @params is stolen even
+ * when the option is bad (EXIT_USAGE).
+ */
+int netctl_call_timed(struct netctl *n, const struct args *a, const char *method, json_t *params,
+                      json_t **result);
+
+/**
+ * call_and_print() with the command's own --timeout, as netctl_call_timed().
+ */
+int call_timed_and_print(struct netctl *n, const struct args *a, const char *method, json_t *params,
+                         void (*human)(const json_t *result));
+
+/**
  * Calls @method with @params (stolen) and prints the result: as JSON with
  * --json, else with @human (nothing when NULL). 0, or EXIT_FAIL.
  */

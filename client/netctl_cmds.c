@@ -15,11 +15,28 @@
 #include "methods.h"
 #include "netctl.h"
 
+int netctl_call_timed(struct netctl *n, const struct args *a, const char *method, json_t *params,
+                      json_t **result)
+{
+    int rc = a ? add_timeout_opt(n, a, params) : 0;
+    if (rc) {
+        json_decref(params);
+        return rc;
+    }
+    return netctl_call(n, method, params, result);
+}
+
 int call_and_print(struct netctl *n, const char *method, json_t *params,
                    void (*human)(const json_t *result))
 {
+    return call_timed_and_print(n, NULL, method, params, human);
+}
+
+int call_timed_and_print(struct netctl *n, const struct args *a, const char *method, json_t *params,
+                         void (*human)(const json_t *result))
+{
     json_t *res = NULL;
-    int rc = netctl_call(n, method, params, &res);
+    int rc = netctl_call_timed(n, a, method, params, &res);
     if (rc)
         return rc;
     if (n->json)
@@ -205,12 +222,7 @@ int cmd_listen(struct netctl *n, const struct args *a)
 int cmd_accept(struct netctl *n, const struct args *a)
 {
     json_t *p = json_pack("{s:s,s:b}", "handle", a->argv[0], "keep", 1);
-    int rc = add_timeout_opt(n, a, p);
-    if (rc) {
-        json_decref(p);
-        return rc;
-    }
-    return call_and_print(n, "accept", p, print_handle);
+    return call_timed_and_print(n, a, "accept", p, print_handle);
 }
 
 /* read and chunk: the bytes go to stdout as they are. */
@@ -226,13 +238,8 @@ int cmd_read(struct netctl *n, const struct args *a)
     else
         return usage_error(n, "N must be a byte count >= 1%s", is_read ? " or \"all\"" : "");
     json_t *p = json_pack("{s:s,s:o}", "handle", a->argv[0], "nbytes", nbytes);
-    int rc = add_timeout_opt(n, a, p);
-    if (rc) {
-        json_decref(p);
-        return rc;
-    }
     json_t *res = NULL;
-    rc = netctl_call(n, n->cmd->name, p, &res);
+    int rc = netctl_call_timed(n, a, n->cmd->name, p, &res);
     if (rc)
         return rc;
     if (n->json) {
@@ -258,13 +265,8 @@ static int write_piece(struct netctl *n, const char *h, const struct args *a, co
     enum netd_encoding used;
     json_t *d = netd_data_encode(data, len, NETD_ENC_BASE64, &used);
     json_t *p = json_pack("{s:s,s:o}", "handle", h, "data", d);
-    int rc = add_timeout_opt(n, a, p);
-    if (rc) {
-        json_decref(p);
-        return rc;
-    }
     json_t *res = NULL;
-    rc = netctl_call(n, "write", p, &res);
+    int rc = netctl_call_timed(n, a, "write", p, &res);
     if (rc)
         return rc;
     *total += json_integer_value(json_object_get(res, "written"));
@@ -361,13 +363,8 @@ int cmd_address_of(struct netctl *n, const struct args *a)
 int cmd_wait(struct netctl *n, const struct args *a)
 {
     json_t *p = json_pack("{s:s,s:s}", "handle", a->argv[0], "for", a->argv[1]);
-    int rc = add_timeout_opt(n, a, p);
     json_t *res = NULL;
-    if (rc) {
-        json_decref(p);
-        return rc;
-    }
-    rc = netctl_call(n, "wait", p, &res);
+    int rc = netctl_call_timed(n, a, "wait", p, &res);
     if (rc)
         return rc;
     if (n->json)

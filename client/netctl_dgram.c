@@ -143,13 +143,8 @@ int cmd_udp_send(struct netctl *n, const struct args *a)
                                     NETD_ENC_BASE64, &used);
     free(stdin_data);
     json_t *p = json_pack("{s:s,s:o,s:o}", "handle", a->argv[0], "dest", dest, "data", data);
-    rc = add_timeout_opt(n, a, p);
-    if (rc) {
-        json_decref(p);
-        return rc;
-    }
     json_t *res = NULL;
-    rc = netctl_call(n, "send-to", p, &res);
+    rc = netctl_call_timed(n, a, "send-to", p, &res);
     if (rc)
         return rc;
     if (n->json)
@@ -192,16 +187,14 @@ int cmd_udp_recv(struct netctl *n, const struct args *a)
     int rc = 0;
     if (max && parse_count(max, &nbytes) < 0)
         rc = usage_error(n, "--max needs a byte count >= 1, not \"%s\"", max);
-    if (!rc && max)
-        json_object_set_new(p, "nbytes", json_integer(nbytes));
-    if (!rc)
-        rc = add_timeout_opt(n, a, p);
     if (rc) {
         json_decref(p);
         return rc;
     }
+    if (max)
+        json_object_set_new(p, "nbytes", json_integer(nbytes));
     json_t *res = NULL;
-    rc = netctl_call(n, "recv-from", p, &res);
+    rc = netctl_call_timed(n, a, "recv-from", p, &res);
     if (rc)
         return rc;
     if (n->json)

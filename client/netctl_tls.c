@@ -125,13 +125,11 @@ int cmd_starttls(struct netctl *n, const struct args *a)
         json_object_update(p, client);
         json_decref(client);
     }
-    if (!rc)
-        rc = add_timeout_opt(n, a, p);
     if (rc) {
         json_decref(p);
         return rc;
     }
-    return call_and_print(n, "starttls", p, print_handle);
+    return call_timed_and_print(n, a, "starttls", p, print_handle);
 }
 
 /* The TLS part of a status, one "tls KEY: value" line each, as print_fields() does. */
