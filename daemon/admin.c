@@ -17,10 +17,30 @@ static double now_mono(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-void admin_init(void);
-void admin_init(void)
+/* The OpenRPC document as one line, made once at start and only read
+ * afterwards, so every worker can answer rpc.discover without parsing it. */
+static char *discover_line;
+
+int admin_init(void);
+int admin_init(void)
 {
     started_at = now_mono();
+    json_error_t err;
+    json_t *doc = json_loadb(netd_openrpc_json, netd_openrpc_json_len, 0, &err);
+    if (!doc) {
+        netd_log(LOG_ERR, "the built-in OpenRPC document does not parse: %s", err.text);
+        return -1;
+    }
+    discover_line = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return discover_line ? 0 : -1;
+}
+
+void admin_fini(void);
+void admin_fini(void)
+{
+    free(discover_line);
+    discover_line = NULL;
 }
 
 void m_ping(struct worker *w, struct req *r)
@@ -30,14 +50,7 @@ void m_ping(struct worker *w, struct req *r)
 
 void m_discover(struct worker *w, struct req *r)
 {
-    json_error_t err;
-    json_t *doc = json_loadb(netd_openrpc_json, netd_openrpc_json_len, 0, &err);
-    if (!doc) {
-        req_fail(r, NETD_E_INTERNAL, NULL, "the built-in OpenRPC document does not parse: %s",
-                 err.text);
-        return;
-    }
-    req_ok(r, doc);
+    req_ok_raw(r, discover_line, strlen(discover_line));
 }
 
 void m_stats(struct worker *w, struct req *r)

@@ -34,7 +34,8 @@ struct netd_config netd_cfg = {
     .log_level = LOG_INFO,
 };
 
-void admin_init(void);
+int admin_init(void);
+void admin_fini(void);
 
 static int listen_fd = -1;
 static int reserve_fd = -1;
@@ -379,7 +380,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     json_object_seed(0); /* before any thread makes a JSON object */
     raise_nofile();
-    admin_init();
+    if (admin_init() < 0)
+        return 1;
 
     /* Workers must not take the signals the main loop waits for. */
     sigset_t set, old;
@@ -426,6 +428,7 @@ int main(int argc, char **argv)
     if (reserve_fd >= 0)
         close(reserve_fd);
     ev_loop_destroy(loop);
+    admin_fini();
     netd_log(LOG_INFO, "stopped");
     return 0;
 }
