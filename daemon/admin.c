@@ -203,8 +203,6 @@ void m_close(struct worker *w, struct req *r)
     req_ok(r, json_object());
 }
 
-size_t stream_cancel(struct handle *h);
-
 void m_cancel(struct worker *w, struct req *r)
 {
     struct handle *h = handle_get(w, r, "handle");

@@ -58,8 +58,6 @@ static const struct {
     [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
 };
 
-/** 1 if every method of the protocol table has a handler (tests use it). */
-int dispatch_complete(void);
 int dispatch_complete(void)
 {
     for (int i = 0; i < NETD_M__COUNT; i++)

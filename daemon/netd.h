@@ -290,6 +290,8 @@ json_t *param(const struct req *r, const char *name);
 /* ---- dispatch (dispatch.c): the request path from a parsed line ---- */
 
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot);
+/** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */
+int dispatch_complete(void);
 /** Posts @r to run on @worker (the request moves there). */
 void dispatch_forward(struct req *r, int worker);
 void dispatch_reply_local(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot,
@@ -506,6 +508,8 @@ void m_starttls(struct worker *w, struct req *r);
 void m_tls_config(struct worker *w, struct req *r);
 void m_disconnect(struct worker *w, struct req *r);
 void stream_disconnected(struct handle *h);
+/** Fails the writes waiting on @h with `aborted`; returns how many. */
+size_t stream_cancel(struct handle *h);
 
 /* sockopt.c */
 int sockopt_prepare(struct req *r, struct handle *h);

@@ -744,7 +744,6 @@ void stream_disconnected(struct handle *h)
     stream_update(h);
 }
 
-size_t stream_cancel(struct handle *h);
 size_t stream_cancel(struct handle *h)
 {
     size_t n =
