@@ -19,23 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "netd.h"
+#include "control.h"
 #include "rpc.h"
-
-struct netd_config netd_cfg = {
-    .socket_name = "@netd",
-    .max_request = 16u << 20,
-    .max_handles = 4096,
-    .max_buffer = 1u << 20,
-    .max_read = 16u << 20,
-    .max_inflight = 4096,
-    .out_high = 4u << 20,
-    .out_low = 1u << 20,
-    .log_level = LOG_INFO,
-};
-
-int admin_init(void);
-void admin_fini(void);
 
 static int listen_fd = -1;
 static int reserve_fd = -1;
@@ -380,8 +365,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     json_object_seed(0); /* before any thread makes a JSON object */
     raise_nofile();
-    if (admin_init() < 0)
+    if (method_init() < 0)
         return 1;
+    /* The order is the order of each worker's stop: connections first, then
+     * handles, then what TLS keeps after its handles closed. */
+    rpc_layer_init();
+    handle_layer_init();
+    tls_layer_init();
 
     /* Workers must not take the signals the main loop waits for. */
     sigset_t set, old;
@@ -424,11 +414,15 @@ int main(int argc, char **argv)
     /* Resolvers first: a lookup that finishes posts its answer to a worker,
      * so the workers must still exist. */
     resolver_stop();
-    workers_stop();
+    size_t leaks = workers_stop();
     if (reserve_fd >= 0)
         close(reserve_fd);
     ev_loop_destroy(loop);
-    admin_fini();
+    method_fini();
+    if (leaks) {
+        netd_log(LOG_ERR, "stopped, leaving %zu things behind (see the lines above)", leaks);
+        return 3;
+    }
     netd_log(LOG_INFO, "stopped");
     return 0;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "netd.h"
+#include "core.h"
 
 static void test_append_consume(void **state)
 {

@@ -9,10 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "netd.h"
-
-/* netd's main.c owns the configuration; the daemon library refers to it. */
-struct netd_config netd_cfg = {.log_level = LOG_ERR};
+#include "control.h"
 
 static void test_every_method_has_a_handler(void **state)
 {
@@ -25,6 +22,7 @@ static void test_every_method_has_a_handler(void **state)
 
 int main(void)
 {
+    netd_cfg.log_level = LOG_ERR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_method_has_a_handler),
     };

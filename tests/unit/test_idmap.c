@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "netd.h"
+#include "core.h"
 
 static void test_put_get_del(void **state)
 {

@@ -1,0 +1,230 @@
+/*
+ * core.h - the bottom layer of netd: configuration, logging, byte buffers,
+ * id maps, worker threads with their loops and message queues, statistics,
+ * name resolution and socket addresses.
+ *
+ * Nothing in core/ knows what a request, a handle or a control connection
+ * is. Upper layers keep their per-worker state in the worker's slots and
+ * take part in a worker's loop turn (flush, reap) and in its stop through
+ * hooks they register before the workers start; the resolver calls back
+ * with the token it was given. So core/ links to nothing of netd above it.
+ *
+ * Threads: the main thread owns the control listeners and signals; N worker
+ * threads each run one libev loop and own what is placed on them; resolver
+ * threads run getaddrinfo(). The only way between threads is a worker's
+ * message queue (worker_post), and things on another thread are named by
+ * id, never by pointer.
+ */
+#ifndef NETD_CORE_H
+#define NETD_CORE_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <ev.h>
+#include <jansson.h>
+
+#include "codec.h"
+#include "errors.h"
+#include "line.h"
+#include "methods.h"
+
+/* ---- configuration (config.c; written by main before the workers start, then read-only) ---- */
+
+#define NETD_MAX_ALLOW 32
+
+struct netd_config {
+    const char *socket_name;
+    int workers;
+    size_t max_request;    /* longest request line */
+    size_t max_handles;    /* handles per uid */
+    size_t max_buffer;     /* bytes a handle buffers on its own (partial writes) */
+    size_t max_read;       /* largest nbytes, and the bound of read "all" */
+    size_t max_queued;     /* bytes of whole writes queued on one handle */
+    unsigned max_inflight; /* requests in flight per control connection */
+    size_t out_high;       /* answers queued for a client before netd stops reading it */
+    size_t out_low;        /* ... and resumes */
+    uid_t allow_uid[NETD_MAX_ALLOW];
+    int n_allow_uid;
+    gid_t allow_gid[NETD_MAX_ALLOW];
+    int n_allow_gid;
+    int log_level;
+};
+
+extern struct netd_config netd_cfg;
+
+/* ---- logging (log.c) ---- */
+
+enum { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+void netd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int netd_log_level_parse(const char *name);
+
+/* ---- growable byte buffer (buf.c) ---- */
+
+struct buf {
+    uint8_t *data;
+    size_t off; /* bytes already consumed from the front */
+    size_t len; /* bytes in use, counting from data (off <= len) */
+    size_t cap;
+};
+
+static inline size_t buf_used(const struct buf *b)
+{
+    return b->len - b->off;
+}
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *p, size_t n);
+void buf_consume(struct buf *b, size_t n);
+void buf_free(struct buf *b);
+
+/* ---- id maps: uint64 key -> pointer, owned by one thread (idmap.c) ---- */
+
+struct idmap {
+    uint64_t *keys;
+    void **vals;
+    size_t cap, count, tombs;
+};
+int idmap_put(struct idmap *m, uint64_t key, void *val);
+void *idmap_get(const struct idmap *m, uint64_t key);
+void *idmap_del(struct idmap *m, uint64_t key);
+void idmap_free(struct idmap *m);
+/* Iterates: start with *pos = 0; returns NULL at the end. Deleting the
+ * returned entry while iterating is allowed. */
+void *idmap_next(const struct idmap *m, size_t *pos);
+
+/* ---- workers and messages (worker.c) ---- */
+
+struct worker;
+struct msg;
+typedef void (*msg_fn)(struct worker *w, struct msg *m);
+
+/* Every message starts with this header; the sender allocates, the receiving
+ * worker's handler owns and frees it. */
+struct msg {
+    struct msg *next;
+    msg_fn fn;
+};
+
+#define STAT_KINDS 8
+
+struct worker_stats {
+    /* Written by the owning worker, read by any thread for `stats`. */
+    uint64_t connections;
+    uint64_t requests;
+    uint64_t handles[STAT_KINDS]; /* by handle kind number */
+    uint64_t bytes_in, bytes_out;
+};
+
+/* Per-worker state of the layers above core, one slot each. */
+enum worker_slot { WS_HANDLES, WS_CONTROL, WS_TLS, WS__COUNT };
+
+struct worker {
+    int index;
+    struct ev_loop *loop;
+    ev_async wake;
+    ev_prepare flush; /* runs the flush hooks once per loop turn */
+    ev_check reap;    /* runs the reap hooks after the callbacks of a turn */
+    pthread_t thread;
+
+    /* queue: taken under lock; the receiver swaps the whole list out */
+    pthread_mutex_t lock;
+    struct msg *head, **tail;
+
+    void *slot[WS__COUNT];
+    bool stopping;
+    struct worker_stats stats;
+};
+
+/**
+ * How a layer above core takes part in every worker's life. Each function
+ * may be NULL. @init runs on the main thread before the worker's thread
+ * starts (0, or -errno); @flush before the loop waits (answers go out);
+ * @reap after each turn's callbacks (closed objects are freed); @stop on the
+ * worker when netd stops, in the order the hooks were registered; @fini on
+ * the main thread after every worker has stopped; @leaks writes a line per
+ * object still alive into @out and returns how many (the check at exit).
+ */
+struct worker_hook {
+    int (*init)(struct worker *w);
+    void (*flush)(struct worker *w);
+    void (*reap)(struct worker *w);
+    void (*stop)(struct worker *w);
+    void (*fini)(struct worker *w);
+    size_t (*leaks)(struct worker *w, FILE *out);
+};
+
+/** Registers @h (static storage) for every worker; before workers_start(). */
+void worker_hook_add(const struct worker_hook *h);
+
+extern struct worker *netd_workers;
+extern int netd_nworkers;
+
+int workers_start(int n);
+/**
+ * Stops every worker, then checks that each loop is empty (no watcher left
+ * active) and each layer holds nothing. Returns the number of things left
+ * behind, each named on stderr as "netd: leak: ...".
+ */
+size_t workers_stop(void);
+/** Queues @m for worker @index and wakes it. Any thread. Takes ownership of @m. */
+void worker_post(int index, struct msg *m);
+/** The worker running on this thread, or NULL on other threads. */
+struct worker *worker_self(void);
+void stat_add(uint64_t *counter, int64_t delta);
+uint64_t stat_get(const uint64_t *counter);
+
+/* ---- socket addresses (sockaddr.c) ---- */
+
+struct addrlist {
+    struct sockaddr_storage *addrs;
+    socklen_t *lens;
+    int *socktypes;
+    size_t count;
+    char *canonname; /* with AI_CANONNAME */
+};
+
+void addrlist_free(struct addrlist *al);
+int addrlist_copy(struct addrlist *dst, const struct addrlist *src, size_t from, size_t n);
+/** @al := the one unix address @path ("@name" is abstract). 0, or -errno. */
+int addrlist_unix(struct addrlist *al, const char *path, int socktype);
+/** Sets the port of every IPv4/IPv6 address in @al. */
+void addrlist_set_port(struct addrlist *al, int port);
+/** Moves IPv6 addresses before IPv4 ones, keeping the order within each. */
+void addrlist_inet6_first(struct addrlist *al);
+
+/** An address object ({family, host, port} or {family:"unix", path}) for @sa. */
+json_t *sockaddr_json(const struct sockaddr *sa, socklen_t len);
+/** Fills @sun from a unix @path ("@name" is abstract). 0, or -ENAMETOOLONG / -EINVAL. */
+int sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len);
+/** Parses a port parameter (number or string) into @out (a service string). 0, or -1. */
+int port_string(const json_t *port, char *out, size_t outlen);
+/** The number of a port parameter (a number, or a numeric or service-name string); -1 if unknown.
+ */
+int port_number(const json_t *port, int socktype);
+
+/* ---- name resolution (resolve.c) ---- */
+
+/**
+ * A finished lookup, run on the worker it was started for. @token is the
+ * caller's; @gai is getaddrinfo's result (errno holds the system error for
+ * EAI_SYSTEM); the callee may take @al's contents (leaving it zeroed).
+ */
+typedef void (*resolve_cb)(struct worker *w, uint64_t token, int gai, struct addrlist *al);
+
+int resolver_start(int nthreads);
+void resolver_stop(void);
+/**
+ * Resolves @host/@service off the loop; @cb(@w, @token, ...) runs on @w when
+ * done. Numeric hosts are answered at once, inline, before this returns.
+ * @flags: AI_PASSIVE (listen), AI_CANONNAME, AI_NUMERICHOST (a name is then
+ * refused, never looked up). The caller tolerates @token having gone.
+ */
+void resolve_start(struct worker *w, uint64_t token, resolve_cb cb, const char *host,
+                   const char *service, int family, int socktype, int flags);
+
+#endif

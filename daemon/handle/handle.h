@@ -1,0 +1,177 @@
+/*
+ * handle.h - handles: the per-worker handle table, names, ownership,
+ * per-uid quotas, the one close path, waiting calls, and notifications to
+ * a handle's owner.
+ *
+ * A handle is a common part (struct handle) followed by its kind's own part
+ * (kind/): every kind gives an operations table, chosen once when the
+ * handle is made, and generic code asks the handle to act through it
+ * instead of asking which kind it is. The kind tests that remain live in
+ * this layer's tables (handle_get_kind's mask, the kind names).
+ *
+ * A handle's name is "h<worker>.<seq in hex>": the worker index routes a
+ * request without any shared table, and seq comes from a per-worker counter
+ * that never goes back, so a name is never reused in a netd process.
+ */
+#ifndef NETD_HANDLE_H
+#define NETD_HANDLE_H
+
+#include "core.h"
+#include "req.h"
+
+enum hkind { HK_ADDRESS = 0, HK_STREAM, HK_LISTENER, HK_DATAGRAM, HK__COUNT };
+enum hstate { HS_WAITING = 0, HS_SUCCESS, HS_FAILURE, HS_CLOSED };
+/* The conditions of the `wait` method. */
+enum { WF_RESOLVED, WF_CONNECTED, WF_READABLE, WF_WRITABLE, WF_DRAINED, WF_ERROR };
+
+struct handle;
+
+/**
+ * What a kind does for the generic operations. Every member but the
+ * method-level ones at the end is required.
+ */
+struct handle_ops {
+    enum hkind kind;
+    size_t size;    /* of the kind's struct, which starts with struct handle */
+    unsigned waits; /* the `wait` conditions it has (bit mask of 1 << WF_*) */
+    /** An event (EV_READ/EV_WRITE in @revents) on its socket's watchers. */
+    void (*io)(struct handle *h, int revents);
+    /** Starts or stops watchers after anything changed (waiting calls, buffers). */
+    void (*update)(struct handle *h);
+    /** Whether the `wait` condition @wait_for (WF_*) holds now. */
+    bool (*ready)(struct handle *h, int wait_for);
+    /** Adds the kind's members to status object @st. */
+    void (*status)(struct handle *h, json_t *st);
+    /** Fails the kind's own waiting calls with `aborted` ("cancelled"); how many. */
+    size_t (*cancel)(struct handle *h);
+    /** Part of the close path: fails the kind's waiting calls with `aborted` (@why),
+     * stops its own watchers and ends what it holds. The socket is the caller's. */
+    void (*close)(struct handle *h, const char *why);
+    /** Connection @conn_id has ended: the kind drops what it kept for it. */
+    void (*conn_gone)(struct handle *h, uint64_t conn_id);
+    /** Frees the kind's memory, after the close path has run and callbacks unwound. */
+    void (*free)(struct handle *h);
+
+    /* Method-level operations, NULL when the kind does not offer them. */
+    /** `read`/`chunk`/`recv-from` on the handle. */
+    void (*read)(struct handle *h, struct req *r);
+    /** `write` of @data (taken). The handle is in state success. */
+    void (*write)(struct handle *h, struct req *r, uint8_t *data, size_t len);
+    /** `disconnect` dissolved the socket's association with its peer. */
+    void (*disconnected)(struct handle *h);
+};
+
+/* The common part of every handle. */
+struct handle {
+    uint64_t seq;
+    char name[32];
+    struct worker *w;
+    const struct handle_ops *ops;
+    enum hstate state;
+    uint64_t owner_conn;
+    int notify_worker; /* the worker of owner_conn, for notifications */
+    uid_t uid;
+    bool kept;
+    bool looped;      /* accepted by an accept loop: its owner hears when it ends */
+    bool closed_told; /* a `closed` notification went out */
+    int fd;
+    int type; /* SOCK_STREAM / SOCK_DGRAM */
+    ev_io rio, wio;
+    struct reqlist openers; /* the call that waits for this handle to be ready */
+    struct reqlist waiters; /* `wait` calls */
+
+    /* failure (state HS_FAILURE) */
+    enum netd_err fail_kind;
+    char *fail_msg;
+    json_t *fail_data;
+
+    char *hostname;            /* what it was made for: "host:port", a path; in messages */
+    double rcvtimeo, sndtimeo; /* default timeouts of calls without one; 0: none */
+    /* A lookup under way (handle_resolve): its answer comes here. */
+    void (*on_resolved)(struct handle *h, int gai, struct addrlist *al);
+
+    struct handle *next_grave;
+};
+
+/** Registers the handle layer with the workers (before workers_start). */
+void handle_layer_init(void);
+
+/** Creates a handle with @ops on @w owned by connection @conn_id (or by @uid when @kept).
+ * NULL: the uid is at --max-handles. */
+struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
+                             bool kept, const struct handle_ops *ops);
+/** Answers @r with the max_handles `limit` error. */
+void handle_fail_quota(struct req *r);
+/** Creates a handle with @ops on @w for the caller of @r (keep from its params). NULL: @r failed
+ * (limit). */
+struct handle *handle_new(struct worker *w, struct req *r, const struct handle_ops *ops);
+/** The handle named by @r's parameter @param if it is @r's caller's, else NULL (@r untouched). */
+struct handle *handle_lookup(struct worker *w, const struct req *r, const char *param);
+/** The handle named by @r's parameter @param, owned by @r's caller; NULL: @r was answered
+ * (unknown handle). */
+struct handle *handle_get(struct worker *w, struct req *r, const char *param);
+/** Same, also answering `wrong kind` unless the handle's kind is in @kinds (bit mask of 1 <<
+ * hkind). */
+struct handle *handle_get_kind(struct worker *w, struct req *r, const char *param, unsigned kinds);
+/** The live handle @seq of @w, or NULL (for messages that name a handle by id). */
+struct handle *handle_find(struct worker *w, uint64_t seq);
+/** Answers @r with `wrong kind` for @kind_name ("tls", a handle kind) and @what is refused. */
+void handle_fail_kind(struct req *r, const char *kind_name, const char *what);
+/** Answers @r with the failure @h is in. */
+void handle_fail_req(struct req *r, struct handle *h);
+
+/**
+ * The one close path: fails the waiting calls (generic and the kind's) with
+ * `aborted` (@why), lets the kind end what it holds, stops the watchers,
+ * closes the socket unless handle_take_fd() took it, and frees the handle
+ * after the current callbacks have unwound.
+ */
+void handle_close(struct handle *h, const char *why);
+/** Sets @h's watchers up on @fd (not started): their events go to ops->io. */
+void handle_watch(struct handle *h, int fd);
+/** Takes @h's socket away from it (release, starttls): its watchers stop and the
+ * close path will not close it. Returns the descriptor (-1 if none). */
+int handle_take_fd(struct handle *h);
+void handle_set_failure(struct handle *h, enum netd_err kind, json_t *data, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+json_t *handle_status(struct handle *h);
+const char *handle_kind_name(enum hkind k);
+/** Whether @h's kind is in @kinds (bit mask of 1 << hkind). */
+bool handle_is(const struct handle *h, unsigned kinds);
+/** Closes @conn_id's handles on @w and drops its waiting requests. */
+void handles_conn_gone(struct worker *w, uint64_t conn_id);
+/** The status of every handle on @w that connection @conn_id of @uid owns (new array). */
+json_t *handles_list(struct worker *w, uint64_t conn_id, uid_t uid);
+/** Parses a handle name into worker index and seq. 0, or -1 if it is not a handle name. */
+int handle_parse(const char *name, size_t len, int *worker, uint64_t *seq);
+/** Answers requests waiting with `wait` on @h whose condition now holds. */
+void handle_check_waiters(struct handle *h);
+/** Parks @r on @h's list @l; its timeout is its own, else the handle's so-rcvtimeo/so-sndtimeo. */
+void handle_park(struct req *r, struct handle *h, struct reqlist *l, enum wait_kind wk,
+                 void (*ontimeout)(struct req *r));
+/** Looks @host/@service up for @h; @cb runs on @h's worker when done (not at all if @h has
+ * closed by then). */
+void handle_resolve(struct handle *h, void (*cb)(struct handle *, int, struct addrlist *),
+                    const char *host, const char *service, int family, int socktype, int flags);
+/** Parses a `wait` condition; -1 if unknown. */
+int wait_for_parse(const char *s);
+
+/* ---- notifications (notify.c) ---- */
+
+/** Delivers notification @line (taken) to connection @conn_id on @worker; registered by rpc/. */
+typedef void (*notify_fn)(int worker, uint64_t conn_id, char *line, int credit_worker,
+                          uint64_t credit_seq);
+void handle_set_notify(notify_fn fn);
+/** Sends notification @line (taken) to @conn_id on @worker; when @credit_seq is not 0, handle
+ * @credit_seq on @credit_worker gets a credit back once the client has taken it. Any thread. */
+void handle_notify(int worker, uint64_t conn_id, char *line, int credit_worker,
+                   uint64_t credit_seq);
+/** Tells the owner of a kept or looped @h that it ended without being asked to (once). */
+void handle_notify_closed(struct handle *h, const char *reason);
+
+/* ---- per-uid quotas (quota.c): shared by every worker, lock-free ---- */
+
+bool quota_take(uid_t uid);
+void quota_release(uid_t uid);
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * connect.c - connecting: resolve, then try every address in order until
+ * one connects (non-blocking connect, completion seen as writability on the
+ * worker's loop), then bring the stream's transport up (TLS: handshake).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kind.h"
+
+static void connect_next(struct sock *s, int last_err);
+
+/* The attempt ended: answer a waiting caller. A handle the caller never
+ * received (it waited) is closed on failure; one it holds (wait: false)
+ * stays in state "failure" for `status` to show. */
+static void connect_done(struct sock *s)
+{
+    struct handle *h = &s->h;
+    if (h->state == HS_FAILURE) {
+        /* A failed stream keeps no socket (a failed handshake's is done for). */
+        int fd = handle_take_fd(h);
+        if (fd >= 0)
+            close(fd);
+    }
+    struct req *r = h->openers.head;
+    if (r) {
+        req_unpark(r);
+        if (h->state == HS_SUCCESS) {
+            req_ok(r, json_pack("{s:s}", "handle", h->name));
+        } else {
+            handle_fail_req(r, h);
+            handle_close(h, "connect failed");
+            return;
+        }
+    }
+    handle_check_waiters(h);
+}
+
+/* The socket is connected: the transport comes up, then the stream is ready. */
+static void connected(struct sock *s)
+{
+    s->tp->start(s, connect_done);
+}
+
+static void on_connect_ready(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct sock *s = io->data;
+    ev_io_stop(loop, io);
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0) {
+        connected(s);
+        return;
+    }
+    close(s->h.fd);
+    s->h.fd = -1;
+    connect_next(s, err);
+}
+
+/* Starts a connect to address i. 0: connected at once; 1: in progress; <0: -errno. */
+static int connect_one(struct sock *s, size_t i)
+{
+    struct handle *h = &s->h;
+    struct sockspec *sp = &s->spec;
+    struct sockaddr *sa = (struct sockaddr *)&sp->al.addrs[i];
+    if (sp->bind_len && sp->bind_addr.ss_family != sa->sa_family)
+        return -EAFNOSUPPORT;
+    int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = sp->pre_opts ? sockopt_apply_pre(sp, fd, sa->sa_family) : 0;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if (sp->bind_len) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&sp->bind_addr, sp->bind_len) < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    if (connect(fd, sa, sp->al.lens[i]) == 0) {
+        h->fd = fd;
+        return 0;
+    }
+    if (errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    h->fd = fd;
+    ev_io_init(&h->wio, on_connect_ready, fd, EV_WRITE);
+    h->wio.data = s;
+    ev_io_start(h->w->loop, &h->wio);
+    return 1;
+}
+
+static void connect_next(struct sock *s, int last_err)
+{
+    struct handle *h = &s->h;
+    while (s->spec.al_next < s->spec.al.count) {
+        int rc = connect_one(s, s->spec.al_next++);
+        if (rc == 1)
+            return;
+        if (rc == 0) {
+            connected(s);
+            return;
+        }
+        last_err = -rc;
+    }
+    if (last_err == 0)
+        last_err = EADDRNOTAVAIL;
+    handle_set_failure(h, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(last_err)),
+                       "connect to %s: %s", h->hostname ? h->hostname : "?", strerror(last_err));
+    connect_done(s);
+}
+
+static void connect_resolved(struct handle *h, int gai, struct addrlist *al)
+{
+    struct sock *s = sock_of(h);
+    if (gai != 0 || al->count == 0) {
+        const char *why = gai == 0            ? "no address"
+                          : gai == EAI_SYSTEM ? strerror(errno)
+                                              : gai_strerror(gai);
+        handle_set_failure(h, NETD_E_RESOLVE,
+                           json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
+                           "cannot resolve %s: %s", h->hostname ? h->hostname : "", why);
+        connect_done(s);
+        return;
+    }
+    s->spec.al = *al;
+    memset(al, 0, sizeof *al);
+    connect_next(s, 0);
+}
+
+static void connect_timeout(struct req *r)
+{
+    struct handle *h = r->h;
+    req_fail(r, NETD_E_TIMEOUT, NULL, "connect to %s took longer than the timeout",
+             h->hostname ? h->hostname : "?");
+    handle_close(h, "timeout");
+}
+
+/* bindhost/bindport: numeric only, so binding never waits for DNS. */
+int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype)
+{
+    const char *bh = param_str(r, "bindhost");
+    json_t *bp = param(r, "bindport");
+    if (!bh && !bp)
+        return 0;
+    char service[64] = "0";
+    if (bp && port_string(bp, service, sizeof service) < 0)
+        return -1;
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST, .ai_socktype = socktype};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(bh, service, &hints, &res) != 0 || !res)
+        return -1;
+    memcpy(&spec->bind_addr, res->ai_addr, res->ai_addrlen);
+    spec->bind_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Copies the destination from an address handle on this worker. */
+int connect_from_address(struct worker *w, struct req *r, struct sock *s)
+{
+    struct handle *ah = handle_get_kind(w, r, "address", 1u << HK_ADDRESS);
+    if (!ah)
+        return -1;
+    if (ah->state != HS_SUCCESS) {
+        req_fail(r, NETD_E_RESOLVE, json_pack("{s:s}", "gai", "EAI_AGAIN"),
+                 "address %s is not resolved (state %s)", ah->name,
+                 ah->state == HS_WAITING ? "waiting" : "failure");
+        return -1;
+    }
+    struct address *a = address_of(ah);
+    s->h.hostname = ah->hostname ? strdup(ah->hostname) : NULL;
+    if (addrlist_copy(&s->spec.al, &a->al, 0, a->al.count) < 0) {
+        req_fail(r, NETD_E_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    /* A port given with the address (Pragtical's open_tcp(address, port))
+     * replaces the port the address was resolved with. */
+    json_t *port = param(r, "port");
+    if (port) {
+        int p = port_number(port, s->h.type);
+        if (p < 0) {
+            req_fail(r, NETD_E_PARAMS, NULL, "parameter 'port': unknown service");
+            return -1;
+        }
+        addrlist_set_port(&s->spec.al, p);
+    }
+    return 0;
+}
+
+void connect_start(struct sock *s, struct req *r, const char *host, const char *service, bool wait)
+{
+    struct handle *h = &s->h;
+    if (!s->tp)
+        s->tp = &plain_transport;
+    /* Answering frees @r and its parameters: keep what resolution needs. */
+    char *host_copy = host ? strdup(host) : NULL;
+    if (wait)
+        handle_park(r, h, &h->openers, WK_OPEN, connect_timeout);
+    else
+        req_ok(r, json_pack("{s:s}", "handle", h->name));
+    if (!host_copy)
+        connect_next(s, 0);
+    else
+        handle_resolve(h, connect_resolved, host_copy, service, AF_UNSPEC, h->type, 0);
+    free(host_copy);
+}

@@ -1,0 +1,252 @@
+/*
+ * kind.h - the kinds of handle and how each behaves: address handles,
+ * sockets with a peer (streams and datagram sockets) with their transport,
+ * and listeners with their accept loop and acceptor; plus socket options.
+ *
+ * Each kind is a struct that starts with struct handle and has an
+ * operations table (struct handle_ops) the handle layer calls. Streams move
+ * bytes through a transport (plain here; TLS in tls/ implements the same
+ * table) and listeners hand connections on through an acceptor (plain
+ * here, TLS in tls/), so nothing in kind/ knows about TLS. Methods (the
+ * layer above) parse parameters and call the functions declared here.
+ */
+#ifndef NETD_KIND_H
+#define NETD_KIND_H
+
+#include "core.h"
+#include "req.h"
+#include "handle.h"
+
+struct sock;
+struct listener;
+
+/* ---- how a stream moves bytes: the transport table ---- */
+
+/* Capabilities of a transport. */
+#define TP_CAN_RELEASE 0x1u    /* the descriptor alone carries the stream (release) */
+#define TP_CAN_OOB 0x2u        /* TCP urgent data may be sent */
+#define TP_CAN_DISCONNECT 0x4u /* connect(AF_UNSPEC) may dissolve it */
+#define TP_CAN_UPGRADE 0x8u    /* starttls may start TLS over it */
+
+/* Set by a transport that needs the other direction to make progress
+ * (TLS: a read that must write, a write that must read). */
+#define TP_WANT_READ 0x1u
+#define TP_WANT_WRITE 0x2u
+
+struct transport {
+    const char *name; /* "plain", "tls": also the kind named in refusals */
+    unsigned caps;    /* TP_CAN_* */
+    /* > 0: bytes read; 0: orderly end; -EAGAIN: nothing now; else -errno. */
+    ssize_t (*recv)(struct sock *s, void *buf, size_t n);
+    /* >= 0: bytes taken (0: none now); else -errno. */
+    ssize_t (*send)(struct sock *s, const void *buf, size_t n);
+    /* Bytes already inside the transport that a recv would return at once. */
+    size_t (*buffered)(struct sock *s);
+    /* Bytes the transport took but the kernel has not (TLS ciphertext). */
+    size_t (*unsent)(struct sock *s);
+    /* Ends the sending direction (TLS: close_notify first). */
+    int (*shutdown_write)(struct sock *s);
+    /* The socket s->h.fd is connected: brings the transport up (TLS: the
+     * handshake) and then runs @done(s) once, with the handle in state
+     * success (sock_start() has run) or failure. Never runs @done after
+     * the handle closed. */
+    void (*start)(struct sock *s, void (*done)(struct sock *s));
+    /* The transport's part of status (new reference: status.tls), or NULL. */
+    json_t *(*status)(struct sock *s);
+    /* If @err is the transport's own failure, answers @r with the error
+     * that tells why ("@what: ...") and returns true. */
+    bool (*fail)(struct sock *s, struct req *r, int err, const char *what);
+    /* Ends the transport's state; the socket itself is the handle's. */
+    void (*close)(struct sock *s);
+};
+
+extern const struct transport plain_transport;
+
+/* A queued write: whole writes carry their request, partial ones none. */
+struct wseg {
+    struct wseg *next;
+    uint8_t *data;
+    size_t len, off;
+    struct req *req; /* NULL: bytes a partial write accepted */
+};
+
+/* How a socket is made: what connect or listen tries, and what it set up. */
+struct sockspec {
+    struct addrlist al;
+    size_t al_next; /* connect: next address to try */
+    struct sockaddr_storage bind_addr;
+    socklen_t bind_len;
+    json_t *pre_opts; /* "options" to set before bind/connect (sockopt.c) */
+    char *unix_path;  /* a path netd bound, removed on close */
+    bool any_host;    /* listen without host: every local address */
+};
+
+/* Streams and datagram sockets (stream.c, datagram.c). */
+struct sock {
+    struct handle h;
+    struct reqlist readers, writers;
+    const struct transport *tp;
+    void *tp_state; /* the transport's own */
+    unsigned tp_want;
+    struct buf rbuf;
+    bool eof; /* the peer ended its side and rbuf holds the rest */
+    int rerr; /* read side failed with this errno */
+    int werr; /* write side failed with this errno */
+    bool shut_wr_pending, shut_wr;
+    struct wseg *wq_head, *wq_tail;
+    size_t wq_bytes;
+    uint64_t bytes_in, bytes_out;
+    char *host; /* the host connect was given: TLS's default server name */
+    struct sockspec spec;
+};
+
+/* ---- how a listener hands connections on: the acceptor table ---- */
+
+struct acceptor {
+    const char *name;
+    bool releasable; /* the listening descriptor alone carries it (release) */
+    /** Whether one more connection may be taken from the kernel now. */
+    bool (*room)(struct listener *l);
+    /** accept(2) gave @fd (taken); hand it on now or later (listener_deliver). */
+    void (*accepted)(struct listener *l, int fd);
+    /** Hands on connections that became ready (listener_update calls it). */
+    void (*pump)(struct listener *l);
+    /** @s was made for the connection being handed on: attach what goes with it. */
+    void (*adopt)(struct listener *l, struct sock *s);
+    /** The listener closes: ends everything the acceptor holds. */
+    void (*close)(struct listener *l);
+};
+
+extern const struct acceptor plain_acceptor;
+
+struct listener {
+    struct handle h;
+    struct reqlist acceptors, loopers;
+    ev_timer retry; /* accept paused after EMFILE */
+    const struct acceptor *acc;
+    void *acc_state; /* the acceptor's own */
+    /* an accept loop (loop.c) */
+    bool looping;
+    uint64_t loop_conn;
+    int loop_worker;
+    unsigned loop_unacked;
+    struct sockspec spec;
+};
+
+struct address {
+    struct handle h;
+    struct addrlist al;
+};
+
+extern const struct handle_ops address_ops, stream_ops, dgram_ops, listener_ops;
+
+static inline struct sock *sock_of(struct handle *h)
+{
+    return (struct sock *)h; /* stream_ops and dgram_ops handles only */
+}
+static inline struct listener *listener_of(struct handle *h)
+{
+    return (struct listener *)h;
+}
+static inline struct address *address_of(struct handle *h)
+{
+    return (struct address *)h;
+}
+
+/* ---- address.c ---- */
+
+/** `address`: resolves into @a (made by the caller) and answers @r. */
+void address_start(struct address *a, struct req *r, const char *host, const char *service,
+                   int family, int flags, bool wait);
+/** The answer of address-unpack. */
+void address_unpack(struct address *a, struct req *r);
+
+/* ---- connect.c ---- */
+
+/**
+ * Connects @s (made by the caller, with its spec, hostname and transport
+ * set) to @host/@service (resolved), or to the addresses in s->spec.al when
+ * @host is NULL. With @wait, @r is answered once connected (or failed);
+ * without, at once.
+ */
+void connect_start(struct sock *s, struct req *r, const char *host, const char *service, bool wait);
+/** Fills @spec's bind address from bindhost/bindport; -1 if they are not numeric. */
+int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype);
+/** Copies the addresses of address handle @param of @r into @spec (and @r's port). -1: @r
+ * answered. */
+int connect_from_address(struct worker *w, struct req *r, struct sock *s);
+
+/* ---- stream.c: bytes on streams ---- */
+
+/** Starts stream @s on its socket s->h.fd (connected): state success, watchers ready. */
+void sock_start(struct sock *s, int fd);
+/** Bytes accepted for @s but not yet in the kernel: netd's queue and the transport's. */
+size_t stream_pending(struct sock *s);
+/** `flush`: pushes out what Nagle holds and what is queued. */
+void stream_flush(struct sock *s);
+/** `shutdown` in @rd/@wr directions; 0 or -errno. */
+int stream_shutdown(struct sock *s, bool rd, bool wr);
+/** Answers @r with @s's own failure for @err, or the `os` error. */
+void sock_fail_io(struct sock *s, struct req *r, int err, const char *what);
+
+/* ---- datagram.c ---- */
+
+/** `recv-from`. */
+void dgram_recv(struct sock *s, struct req *r);
+/** `send-to` of @data (taken) to @to. */
+void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
+                   const struct sockaddr_storage *to, socklen_t tolen);
+/** The destination of send-to: an address handle of this worker or an address object. -1: @r
+ * answered. */
+int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, socklen_t *len);
+
+/* ---- listener.c ---- */
+
+/** Binds (and for streams listens) @h with @spec, resolving @host/@service, and answers @r. */
+void listen_start(struct handle *h, struct sockspec *spec, struct req *r, const char *host,
+                  const char *service, const char *path);
+/** Starts listener @l on listening socket @fd. */
+void listener_start(struct listener *l, int fd);
+/** `accept`. */
+void listener_accept(struct listener *l, struct req *r);
+/** Watches the listening socket while someone wants a connection. */
+void listener_update(struct listener *l);
+/** Hands connection @fd of @l to a waiting accept, else to its accept loop. */
+void listener_deliver(struct listener *l, int fd);
+
+/* ---- loop.c: accept loops ---- */
+
+bool loop_can_accept(const struct listener *l);
+void loop_accepted(struct listener *l, int fd);
+/** `accept-loop` (answered when the listener closes) and `server` (answered now). */
+int loop_start(struct listener *l, struct req *r);
+void loop_park(struct listener *l, struct req *r);
+void loop_listener_closed(struct listener *l);
+void loop_conn_gone(struct listener *l, uint64_t conn_id);
+/** Gives listener @seq on @worker back one notification credit. Any thread. */
+void loop_credit(int worker, uint64_t seq);
+
+/* ---- fd.c: sockets from and to descriptors ---- */
+
+/** A pair of connected handles (`pair`); answers @r. */
+void sock_pair(struct worker *w, struct req *r, int type);
+/** `release`: hands @h's descriptor (or a duplicate) to @r's answer. */
+void handle_release(struct handle *h, struct req *r, bool dup);
+/** `assign`: a handle for descriptor @fd (taken), answers @r. */
+void handle_assign(struct worker *w, struct req *r, int fd);
+/** `disconnect`. */
+void sock_disconnect(struct sock *s, struct req *r);
+
+/* ---- sockopt.c ---- */
+
+/** Checks the "options" parameter of @r and keeps it in @spec. -1: @r answered. */
+int sockopt_prepare(struct req *r, struct handle *h, struct sockspec *spec);
+/** Sets the options of @spec on new socket @fd. 0, or -errno. */
+int sockopt_apply_pre(const struct sockspec *spec, int fd, int family);
+void sockopt_set(struct worker *w, struct req *r);
+void sockopt_get(struct worker *w, struct req *r);
+
+/** Reads the kind of socket a connect/listen/pair asks for ("type"). */
+int param_socktype(const struct req *r);
+
+#endif

@@ -1,0 +1,716 @@
+/*
+ * control.c - control connections: reading request lines, writing answers,
+ * and backpressure.
+ *
+ * A connection lives on one worker. Answers are appended to its output
+ * buffer and written once per loop turn (ev_prepare), so a burst of
+ * pipelined requests is answered with few writes. When more than
+ * out_high bytes of answers wait for a client that does not read them, netd
+ * stops reading that client's requests until the backlog falls under out_low.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "rpc.h"
+
+struct batch {
+    struct batch *next;
+    uint64_t id;
+    size_t n, remaining;
+    char **slots;
+    int fd;
+};
+
+struct fdmark {
+    struct fdmark *next;
+    uint64_t at; /* offset in the output stream where its answer starts */
+    int fd;
+};
+
+struct credit {
+    struct credit *next;
+    uint64_t at; /* paid once the output stream has been sent up to here */
+    int worker;
+    uint64_t seq;
+};
+
+struct notify_msg {
+    struct msg hdr;
+    uint64_t conn_id;
+    char *line;
+    int credit_worker;
+    uint64_t credit_seq;
+};
+
+struct adopt_msg {
+    struct msg hdr;
+    int fd;
+    uint64_t id;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+};
+
+struct gone_msg {
+    struct msg hdr;
+    uint64_t conn_id;
+};
+
+/* Per worker (slot WS_CONTROL): its connections, those with answers to
+ * write this turn, and those closed and waiting to be freed. */
+struct cspace {
+    struct idmap conns;
+    struct conn *dirty;
+    struct conn *graveyard;
+};
+
+static struct cspace *space(struct worker *w)
+{
+    return w->slot[WS_CONTROL];
+}
+
+struct conn *control_find(struct worker *w, uint64_t id)
+{
+    return idmap_get(&space(w)->conns, id);
+}
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+
+static void on_conn_gone(struct worker *w, struct msg *m)
+{
+    handles_conn_gone(w, ((struct gone_msg *)m)->conn_id);
+    free(m);
+}
+
+/* Every worker may hold handles of this connection, or requests it is
+ * waiting on: tell them all. */
+static void broadcast_gone(struct conn *c)
+{
+    for (int i = 0; i < netd_nworkers; i++) {
+        if (i == c->w->index) {
+            handles_conn_gone(c->w, c->id);
+            continue;
+        }
+        struct gone_msg *m = calloc(1, sizeof *m);
+        if (!m)
+            continue;
+        m->hdr.fn = on_conn_gone;
+        m->conn_id = c->id;
+        worker_post(i, &m->hdr);
+    }
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->in_dirty)
+        return;
+    c->in_dirty = true;
+    c->next_dirty = space(c->w)->dirty;
+    space(c->w)->dirty = c;
+}
+
+void control_send(struct conn *c, char *line)
+{
+    if (c->closing || !line) {
+        free(line);
+        return;
+    }
+    size_t n = strlen(line);
+    if (buf_reserve(&c->out, n + 1) < 0) {
+        netd_log(LOG_ERR, "conn %llu: out of memory for an answer; closing",
+                 (unsigned long long)c->id);
+        free(line);
+        conn_close(c);
+        return;
+    }
+    buf_append(&c->out, line, n);
+    buf_append(&c->out, "\n", 1);
+    c->out_total += n + 1;
+    free(line);
+    mark_dirty(c);
+}
+
+/* An answer that carries a descriptor: it goes out with the answer's first
+ * byte, so the client can tell which answer it belongs to. */
+static void control_send_fd(struct conn *c, char *line, int fd)
+{
+    if (fd < 0 || c->closing || !line) {
+        if (fd >= 0)
+            close(fd);
+        control_send(c, line);
+        return;
+    }
+    struct fdmark *mk = calloc(1, sizeof *mk), **p = &c->marks;
+    mk->at = c->out_total;
+    mk->fd = fd;
+    while (*p)
+        p = &(*p)->next;
+    *p = mk;
+    control_send(c, line);
+}
+
+int control_take_fd(struct conn *c)
+{
+    if (c->n_in_fds == 0)
+        return -1;
+    int fd = c->in_fds[0];
+    memmove(c->in_fds, c->in_fds + 1, (size_t)--c->n_in_fds * sizeof(int));
+    return fd;
+}
+
+static ssize_t send_with_fd(struct conn *c, size_t n, int fd)
+{
+    struct iovec iov = {c->out.data + c->out.off, n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+
+/* Writes what the kernel takes. Returns -1 when the connection is gone. */
+static int conn_write(struct conn *c)
+{
+    while (buf_used(&c->out) > 0) {
+        size_t len = buf_used(&c->out);
+        struct fdmark *mk = c->marks;
+        if (mk && mk->at > c->out_sent && mk->at - c->out_sent < len)
+            len = (size_t)(mk->at - c->out_sent);
+        bool with_fd = mk && mk->at == c->out_sent;
+        ssize_t n = with_fd ? send_with_fd(c, len, mk->fd)
+                            : send(c->fd, c->out.data + c->out.off, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            if (with_fd) {
+                c->marks = mk->next;
+                close(mk->fd); /* the client has its own copy now */
+                free(mk);
+            }
+            buf_consume(&c->out, (size_t)n);
+            c->out_sent += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(c->w->loop, &c->wio);
+            return 0;
+        }
+        netd_log(LOG_DEBUG, "conn %llu: write: %s", (unsigned long long)c->id, strerror(errno));
+        conn_close(c);
+        return -1;
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(c->w->loop, &c->wio);
+    if (c->out.cap > (1u << 20)) {
+        buf_free(&c->out); /* give back the memory a burst took */
+    }
+    return 0;
+}
+
+/* After writing: resume a paused reader, or end a connection whose client
+ * has finished sending and has every answer. */
+/* A notification's credit goes back to its listener only once the
+ * notification has left for the kernel: a client that does not read holds
+ * at most a window of them in netd's memory. */
+static void pay_credits(struct conn *c)
+{
+    while (c->credits && c->credits->at <= c->out_sent) {
+        struct credit *cr = c->credits;
+        c->credits = cr->next;
+        loop_credit(cr->worker, cr->seq);
+        free(cr);
+    }
+}
+
+static void on_notify(struct worker *w, struct msg *m)
+{
+    struct notify_msg *nm = (struct notify_msg *)m;
+    struct conn *c = control_find(w, nm->conn_id);
+    if (!c || c->closing) {
+        free(nm->line);
+        free(nm);
+        return;
+    }
+    control_send(c, nm->line);
+    if (nm->credit_seq) {
+        struct credit *cr = calloc(1, sizeof *cr), **p = &c->credits;
+        cr->at = c->out_total;
+        cr->worker = nm->credit_worker;
+        cr->seq = nm->credit_seq;
+        while (*p)
+            p = &(*p)->next;
+        *p = cr;
+    }
+    free(nm);
+}
+
+static void control_notify(int worker, uint64_t conn_id, char *line, int credit_worker,
+                           uint64_t credit_seq)
+{
+    struct notify_msg *m = calloc(1, sizeof *m);
+    m->hdr.fn = on_notify;
+    m->conn_id = conn_id;
+    m->line = line;
+    m->credit_worker = credit_worker;
+    m->credit_seq = credit_seq;
+    struct worker *self = worker_self();
+    if (self && self->index == worker)
+        on_notify(self, &m->hdr);
+    else
+        worker_post(worker, &m->hdr);
+}
+
+static void conn_after_write(struct conn *c)
+{
+    pay_credits(c);
+    if (c->paused && buf_used(&c->out) <= netd_cfg.out_low) {
+        c->paused = false;
+        conn_process(c);
+        if (!c->closing && !c->paused && !c->read_eof)
+            ev_io_start(c->w->loop, &c->rio);
+    }
+    if (!c->closing && c->read_eof && c->inflight == 0 && buf_used(&c->out) == 0)
+        conn_close(c);
+}
+
+static void control_flush_dirty(struct worker *w)
+{
+    struct cspace *cs = space(w);
+    while (cs->dirty) {
+        struct conn *c = cs->dirty;
+        cs->dirty = c->next_dirty;
+        c->in_dirty = false;
+        if (c->closing)
+            continue;
+        if (conn_write(c) == 0)
+            conn_after_write(c);
+    }
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    if (conn_write(c) == 0)
+        conn_after_write(c);
+}
+
+static void send_error(struct conn *c, enum netd_err kind, const char *msg)
+{
+    control_send(c, netd_rpc_error(NULL, kind, msg, NULL));
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static struct batch *batch_find(struct conn *c, uint64_t id, struct batch ***link)
+{
+    struct batch **p = &c->batches;
+    for (; *p; p = &(*p)->next)
+        if ((*p)->id == id) {
+            if (link)
+                *link = p;
+            return *p;
+        }
+    return NULL;
+}
+
+/* A batch is answered with one array once all its requests are answered;
+ * notifications leave no element, and a batch of notifications no answer. */
+static void batch_finish(struct conn *c, struct batch *b, struct batch **link)
+{
+    *link = b->next;
+    struct buf out = {0};
+    buf_append(&out, "[", 1);
+    bool first = true;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->slots[i])
+            continue;
+        if (!first)
+            buf_append(&out, ",", 1);
+        buf_append(&out, b->slots[i], strlen(b->slots[i]));
+        first = false;
+        free(b->slots[i]);
+    }
+    buf_append(&out, "]", 2); /* the NUL too */
+    if (!first) {
+        control_send_fd(c, (char *)out.data, b->fd);
+    } else {
+        buf_free(&out);
+        if (b->fd >= 0)
+            close(b->fd);
+    }
+    free(b->slots);
+    free(b);
+}
+
+void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot, char *line,
+                   int fd)
+{
+    struct conn *c = control_find(w, conn_id);
+    if (!c || c->closing) {
+        free(line);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    c->inflight--;
+    if (batch_id) {
+        struct batch **link;
+        struct batch *b = batch_find(c, batch_id, &link);
+        if (!b) {
+            free(line);
+            return;
+        }
+        b->slots[slot] = line;
+        if (fd >= 0)
+            b->fd = fd; /* travels with the batch's answer */
+        if (--b->remaining == 0)
+            batch_finish(c, b, link);
+    } else {
+        control_send_fd(c, line, fd);
+    }
+    mark_dirty(c); /* also re-checks the end of a half-closed client */
+}
+
+static void conn_batch(struct conn *c, json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    if (n == 0) {
+        send_error(c, NETD_E_INVALID_REQUEST, "empty batch");
+        json_decref(arr);
+        return;
+    }
+    struct batch *b = calloc(1, sizeof *b);
+    b->slots = calloc(n, sizeof *b->slots);
+    b->id = ++c->next_batch;
+    b->fd = -1;
+    b->n = n;
+    b->remaining = n + 1; /* held open until every element is dispatched */
+    b->next = c->batches;
+    c->batches = b;
+    for (size_t i = 0; i < n; i++) {
+        c->inflight++;
+        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i);
+    }
+    json_decref(arr);
+    struct batch **link;
+    if (batch_find(c, b->id, &link) && --b->remaining == 0)
+        batch_finish(c, b, link);
+}
+
+static void conn_line(struct conn *c, char *line, size_t len)
+{
+    if (blank(line, len))
+        return;
+    json_error_t err;
+    json_t *msg =
+        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    if (!msg) {
+        char why[256];
+        snprintf(why, sizeof why, "parse error: %s (column %d)", err.text, err.column);
+        send_error(c, NETD_E_PARSE, why);
+        return;
+    }
+    if (json_is_array(msg)) {
+        conn_batch(c, msg);
+        return;
+    }
+    c->inflight++;
+    dispatch_request(c, msg, 0, 0);
+}
+
+/* Serves complete lines until none is left or the client must wait for
+ * its answers to drain. */
+static void conn_process(struct conn *c)
+{
+    while (!c->closing && !c->paused) {
+        if (buf_used(&c->out) > netd_cfg.out_high) {
+            c->paused = true;
+            ev_io_stop(c->w->loop, &c->rio);
+            break;
+        }
+        char *line;
+        size_t len;
+        int rc = netd_line_next(&c->lines, &line, &len);
+        if (rc == NETD_LINE_NONE)
+            break;
+        if (rc == NETD_LINE_TOOLONG) {
+            char why[128];
+            snprintf(why, sizeof why, "request line exceeds %zu bytes (netd --max-request)",
+                     netd_cfg.max_request);
+            send_error(c, NETD_E_INVALID_REQUEST, why);
+            continue;
+        }
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+        conn_line(c, line, len);
+    }
+}
+
+/* Descriptors sent with requests wait for the `assign` that takes them; a
+ * client that sends more than the queue holds loses the extra ones. */
+static void conn_take_fds(struct conn *c, struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (c->n_in_fds < (int)(sizeof c->in_fds / sizeof *c->in_fds))
+                c->in_fds[c->n_in_fds++] = fd;
+            else
+                close(fd);
+        }
+    }
+}
+
+static bool peer_gone(struct conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+static void on_hup_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct conn *c = t->data;
+    if (peer_gone(c))
+        conn_close(c);
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    char chunk[65536];
+    union {
+        char buf[CMSG_SPACE(16 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {chunk, sizeof chunk};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+    if (n > 0)
+        conn_take_fds(c, &mh);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_close(c);
+        return;
+    }
+    if (n == 0) {
+        /* A client that has gone away entirely is closed now, so that its
+         * waiting calls stop taking bytes nobody will see. One that only
+         * shut down its sending side (socat does) gets its answers first;
+         * a timer notices if it goes away meanwhile. */
+        if (peer_gone(c)) {
+            conn_close(c);
+            return;
+        }
+        c->read_eof = true;
+        ev_io_stop(loop, &c->rio);
+        ev_timer_start(loop, &c->hup);
+        mark_dirty(c);
+        return;
+    }
+    if (netd_line_feed(&c->lines, chunk, (size_t)n) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_process(c);
+}
+
+static void on_adopt(struct worker *w, struct msg *m)
+{
+    struct adopt_msg *am = (struct adopt_msg *)m;
+    if (w->stopping) {
+        close(am->fd);
+        free(am);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c || idmap_put(&space(w)->conns, am->id, c) < 0) {
+        free(c);
+        close(am->fd);
+        free(am);
+        return;
+    }
+    c->id = am->id;
+    c->w = w;
+    c->fd = am->fd;
+    c->uid = am->uid;
+    c->gid = am->gid;
+    c->pid = am->pid;
+    free(am);
+    netd_line_init(&c->lines, netd_cfg.max_request);
+    ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
+    ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
+    ev_timer_init(&c->hup, on_hup_check, 0.5, 0.5);
+    c->hup.data = c;
+    c->rio.data = c->wio.data = c;
+    ev_io_start(w->loop, &c->rio);
+    stat_add(&w->stats.connections, 1);
+    netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
+             (int)c->pid);
+}
+
+void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid)
+{
+    struct adopt_msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        close(fd);
+        return;
+    }
+    m->hdr.fn = on_adopt;
+    m->fd = fd;
+    m->id = id;
+    m->uid = uid;
+    m->gid = gid;
+    m->pid = pid;
+    worker_post(worker_index, &m->hdr);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    ev_io_stop(c->w->loop, &c->rio);
+    ev_io_stop(c->w->loop, &c->wio);
+    ev_timer_stop(c->w->loop, &c->hup);
+    close(c->fd);
+    c->fd = -1;
+    idmap_del(&space(c->w)->conns, c->id);
+    stat_add(&c->w->stats.connections, -1);
+    broadcast_gone(c);
+    while (c->batches) {
+        struct batch *b = c->batches;
+        c->batches = b->next;
+        for (size_t i = 0; i < b->n; i++)
+            free(b->slots[i]);
+        if (b->fd >= 0)
+            close(b->fd);
+        free(b->slots);
+        free(b);
+    }
+    while (c->marks) {
+        struct fdmark *mk = c->marks;
+        c->marks = mk->next;
+        close(mk->fd);
+        free(mk);
+    }
+    while (c->n_in_fds > 0)
+        close(c->in_fds[--c->n_in_fds]);
+    while (c->credits) {
+        struct credit *cr = c->credits;
+        c->credits = cr->next;
+        free(cr);
+    }
+    /* Freed in control_reap, after the callback that closed it returns. */
+    c->next_grave = space(c->w)->graveyard;
+    space(c->w)->graveyard = c;
+    netd_log(LOG_DEBUG, "conn %llu: closed", (unsigned long long)c->id);
+}
+
+static void control_reap(struct worker *w)
+{
+    struct cspace *cs = space(w);
+    /* A closed connection may still sit on the dirty list. */
+    struct conn **p = &cs->dirty;
+    while (*p) {
+        if ((*p)->closing)
+            *p = (*p)->next_dirty;
+        else
+            p = &(*p)->next_dirty;
+    }
+    while (cs->graveyard) {
+        struct conn *c = cs->graveyard;
+        cs->graveyard = c->next_grave;
+        netd_line_free(&c->lines);
+        buf_free(&c->out);
+        free(c->trust.cafile);
+        free(c->trust.capath);
+        free(c);
+    }
+}
+
+static void control_close_all(struct worker *w)
+{
+    size_t pos = 0;
+    struct conn *c;
+    while ((c = idmap_next(&space(w)->conns, &pos)))
+        conn_close(c);
+}
+
+/* ---- the layer's part in each worker's life ---- */
+
+static int space_init(struct worker *w)
+{
+    w->slot[WS_CONTROL] = calloc(1, sizeof(struct cspace));
+    return w->slot[WS_CONTROL] ? 0 : -ENOMEM;
+}
+
+static size_t space_leaks(struct worker *w, FILE *out)
+{
+    struct cspace *cs = space(w);
+    size_t n = 0, pos = 0;
+    struct conn *c;
+    while ((c = idmap_next(&cs->conns, &pos))) {
+        fprintf(out, "netd: leak: worker %d: control connection %llu is still open\n", w->index,
+                (unsigned long long)c->id);
+        n++;
+    }
+    for (c = cs->graveyard; c; c = c->next_grave) {
+        fprintf(out, "netd: leak: worker %d: closed control connection %llu was never freed\n",
+                w->index, (unsigned long long)c->id);
+        n++;
+    }
+    return n;
+}
+
+static void space_fini(struct worker *w)
+{
+    struct cspace *cs = space(w);
+    if (!cs)
+        return;
+    idmap_free(&cs->conns);
+    free(cs);
+    w->slot[WS_CONTROL] = NULL;
+}
+
+static const struct worker_hook hook = {
+    .init = space_init,
+    .flush = control_flush_dirty,
+    .reap = control_reap,
+    .stop = control_close_all,
+    .fini = space_fini,
+    .leaks = space_leaks,
+};
+
+void rpc_layer_init(void)
+{
+    worker_hook_add(&hook);
+    req_set_sink(&dispatch_sink);
+    handle_set_notify(control_notify);
+}

@@ -1,0 +1,73 @@
+/*
+ * control.h - the top layer under main.c: control connections (reading
+ * request lines, writing answers, backpressure, descriptors that travel
+ * with them) and dispatch (from a parsed request to the worker and method
+ * handler that serve it, and the answer back).
+ *
+ * rpc/ registers itself with the layers below: it is req/'s answer sink,
+ * the handle layer's notification sink, and takes part in every worker's
+ * loop turn (answers are written once per turn) and stop.
+ */
+#ifndef NETD_RPC_CONTROL_H
+#define NETD_RPC_CONTROL_H
+
+#include "method.h"
+
+struct batch;
+struct fdmark;
+struct credit;
+
+/* A control connection; it lives on one worker and only that worker touches it. */
+struct conn {
+    uint64_t id;
+    struct worker *w;
+    int fd;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    ev_io rio, wio;
+    ev_timer hup; /* after the client's EOF: has it gone entirely? */
+    struct netd_line lines;
+    struct buf out;
+    unsigned inflight;
+    bool read_eof, paused, closing, in_dirty;
+    struct conn *next_dirty;
+    struct conn *next_grave;
+    struct batch *batches; /* batches still collecting answers */
+    uint64_t next_batch;
+    /* Descriptors: going out with an answer (at an offset of the output
+     * stream), and come in with requests (taken by `assign`). */
+    uint64_t out_total, out_sent;
+    struct fdmark *marks;
+    int in_fds[16];
+    int n_in_fds;
+    /* Credits owed to accept loops for notifications still queued here. */
+    struct credit *credits;
+    struct trust trust; /* tls-config; NULL paths: the system's */
+};
+
+/** Registers rpc/ with the layers below and the workers (before workers_start). */
+void rpc_layer_init(void);
+
+/** Message to a worker: adopt control connection @fd. */
+void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid);
+/** The connection @id on @w, or NULL when it has gone. */
+struct conn *control_find(struct worker *w, uint64_t id);
+/** Appends one answer line (without '\n') to @c's output; takes @line. */
+void control_send(struct conn *c, char *line);
+/** Delivers an answer for a request of connection @conn_id, on its worker @w. */
+void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot, char *line,
+                   int fd);
+/** Takes the oldest descriptor that came with @c's requests, or -1. */
+int control_take_fd(struct conn *c);
+
+/** Runs one parsed request message @msg of @c (taken). */
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot);
+/** Runs @r on the worker this thread is (the target of its routing). */
+void request_run(struct worker *w, struct req *r);
+/** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */
+int dispatch_complete(void);
+/** The sink through which requests answer and move (req_set_sink). */
+extern const struct req_sink dispatch_sink;
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * dispatch.c - the request path: from one parsed JSON-RPC message to the
+ * worker that runs it, and the answer back to the connection.
+ *
+ * A request about a handle runs on the worker that owns the handle (the
+ * worker is named inside the handle's id, so routing needs no shared
+ * table); a request that creates a socket runs on a worker picked round
+ * robin; the rest run where the connection lives. Answers are serialised on
+ * the worker that produced them and travel back as text.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "rpc.h"
+
+enum route { R_LOCAL, R_HANDLE, R_NEW };
+
+static const struct {
+    method_fn fn;
+    enum route route;
+} routes[NETD_M__COUNT] = {
+    [NETD_M_PING] = {m_ping, R_LOCAL},
+    [NETD_M_DISCOVER] = {m_discover, R_LOCAL},
+    [NETD_M_ADDRESS] = {m_address, R_NEW},
+    [NETD_M_ADDRESS_UNPACK] = {m_address_unpack, R_HANDLE},
+    [NETD_M_CONNECT] = {m_connect, R_NEW},
+    [NETD_M_LISTEN] = {m_listen, R_NEW},
+    [NETD_M_ACCEPT] = {m_accept, R_HANDLE},
+    [NETD_M_READ] = {m_read, R_HANDLE},
+    [NETD_M_CHUNK] = {m_read, R_HANDLE},
+    [NETD_M_WRITE] = {m_write, R_HANDLE},
+    [NETD_M_PENDING] = {m_pending, R_HANDLE},
+    [NETD_M_FLUSH] = {m_flush, R_HANDLE},
+    [NETD_M_SHUTDOWN] = {m_shutdown, R_HANDLE},
+    [NETD_M_CLOSE] = {m_close, R_HANDLE},
+    [NETD_M_CANCEL] = {m_cancel, R_HANDLE},
+    [NETD_M_LOCALNAME] = {m_localname, R_HANDLE},
+    [NETD_M_PEERNAME] = {m_peername, R_HANDLE},
+    [NETD_M_STATUS] = {m_status, R_HANDLE},
+    [NETD_M_WAIT] = {m_wait, R_HANDLE},
+    [NETD_M_KEEP] = {m_keep, R_HANDLE},
+    [NETD_M_HANDLES] = {m_handles, R_LOCAL},
+    [NETD_M_STATS] = {m_stats, R_LOCAL},
+    [NETD_M_ACCEPT_LOOP] = {m_accept_loop, R_HANDLE},
+    [NETD_M_SERVER] = {m_server, R_NEW},
+    [NETD_M_RECV_FROM] = {m_recv_from, R_HANDLE},
+    [NETD_M_SEND_TO] = {m_send_to, R_HANDLE},
+    [NETD_M_SETSOCKOPT] = {m_setsockopt, R_HANDLE},
+    [NETD_M_GETSOCKOPT] = {m_getsockopt, R_HANDLE},
+    [NETD_M_PAIR] = {m_pair, R_NEW},
+    [NETD_M_LOCAL_ADDRESSES] = {m_local_addresses, R_LOCAL},
+    [NETD_M_RELEASE] = {m_release, R_HANDLE},
+    [NETD_M_ASSIGN] = {m_assign, R_NEW},
+    [NETD_M_STARTTLS] = {m_starttls, R_HANDLE},
+    [NETD_M_TLS_CONFIG] = {m_tls_config, R_LOCAL},
+    [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
+};
+
+int dispatch_complete(void)
+{
+    for (int i = 0; i < NETD_M__COUNT; i++)
+        if (!routes[i].fn)
+            return 0;
+    return 1;
+}
+
+struct req_msg {
+    struct msg hdr;
+    struct req *r;
+};
+
+struct reply_msg {
+    struct msg hdr;
+    uint64_t conn_id, batch_id;
+    size_t slot;
+    char *line;
+    int fd;
+};
+
+static void on_req(struct worker *w, struct msg *m)
+{
+    struct req *r = ((struct req_msg *)m)->r;
+    free(m);
+    request_run(w, r);
+}
+
+static void on_reply(struct worker *w, struct msg *m)
+{
+    struct reply_msg *rm = (struct reply_msg *)m;
+    control_reply(w, rm->conn_id, rm->batch_id, rm->slot, rm->line, rm->fd);
+    free(rm);
+}
+
+/* Sends an answer line (NULL for a notification) to the connection of @r. */
+static void dispatch_reply(struct req *r, char *line)
+{
+    /* A descriptor for the caller (release) leaves with the answer. */
+    int fd = r->pass_fd;
+    r->pass_fd = -1;
+    if (fd >= 0 && !line) {
+        close(fd);
+        fd = -1;
+    }
+    struct worker *self = worker_self();
+    if (self && self->index == r->conn_worker) {
+        control_reply(self, r->conn_id, r->batch_id, r->batch_slot, line, fd);
+        return;
+    }
+    struct reply_msg *m = malloc(sizeof *m);
+    if (!m) {
+        free(line);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    m->hdr.fn = on_reply;
+    m->conn_id = r->conn_id;
+    m->batch_id = r->batch_id;
+    m->slot = r->batch_slot;
+    m->line = line;
+    m->fd = fd;
+    worker_post(r->conn_worker, &m->hdr);
+}
+
+void request_run(struct worker *w, struct req *r)
+{
+    if (w->stopping) {
+        req_fail(r, NETD_E_ABORTED, NULL, "netd is shutting down");
+        return;
+    }
+    stat_add(&w->stats.requests, 1);
+    /* tls-config changes its connection's setting, which lives here. */
+    struct conn *c = r->conn_worker == w->index ? control_find(w, r->conn_id) : NULL;
+    r->conn_trust = c && !c->closing ? &c->trust : NULL;
+    routes[r->m->id].fn(w, r);
+}
+
+/* Answers a request that never reached a handler. */
+static void early_error(struct conn *c, json_t *id, bool notification, uint64_t batch_id,
+                        size_t slot, enum netd_err kind, json_t *data, const char *why)
+{
+    char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
+    if (notification)
+        json_decref(data);
+    control_reply(c->w, c->id, batch_id, slot, line, -1);
+}
+
+static int parse_name(const json_t *v, int *wi, uint64_t *seq)
+{
+    const char *name = json_string_value(v);
+    if (!name || handle_parse(name, json_string_length(v), wi, seq) < 0 || *wi >= netd_nworkers)
+        return -1;
+    return 0;
+}
+
+/* The worker that runs @r. The "handle" parameter is parsed here once and
+ * kept in the request, so the handler need not parse it again. */
+static int route_target(struct conn *c, struct req *r)
+{
+    int wi;
+    uint64_t seq;
+    switch (routes[r->m->id].route) {
+    case R_LOCAL:
+        return c->w->index;
+    case R_HANDLE:
+        if (parse_name(json_object_get(r->params, "handle"), &wi, &seq) < 0)
+            return -1;
+        r->has_target = true;
+        r->target_worker = wi;
+        r->target_seq = seq;
+        break;
+    case R_NEW:
+        /* A new socket lives where its connection lives: every later call
+         * on it is then served without a hop between threads. Connections
+         * are spread over the workers, and so are the sockets. */
+        if (!json_object_get(r->params, "address"))
+            return c->w->index;
+        if (parse_name(json_object_get(r->params, "address"), &wi, &seq) < 0)
+            return -1;
+        break;
+    }
+    /* send-to with an address handle that lives elsewhere: the request
+     * first visits the address's worker, which copies the address into it
+     * and passes it on (datagram.c). */
+    json_t *dest = r->m->id == NETD_M_SEND_TO ? json_object_get(r->params, "dest") : NULL;
+    int dw;
+    uint64_t dseq;
+    if (json_is_string(dest) && parse_name(dest, &dw, &dseq) == 0 && dw != wi) {
+        r->u.send.hop = wi + 1;
+        return dw;
+    }
+    return wi;
+}
+
+static void dispatch_forward(struct req *r, int worker)
+{
+    struct req_msg *rm = malloc(sizeof *rm);
+    rm->hdr.fn = on_req;
+    rm->r = r;
+    worker_post(worker, &rm->hdr);
+}
+
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot)
+{
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
+    if (kind != NETD_OK) {
+        early_error(c, rq.id, false, batch_id, slot, kind, NULL, why);
+        json_decref(msg);
+        return;
+    }
+    bool notification = rq.id == NULL;
+    const struct netd_method *m = netd_method_find(rq.method);
+    char buf[256];
+    if (!m) {
+        snprintf(buf, sizeof buf, "method not found: %.200s", rq.method);
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf);
+        json_decref(msg);
+        return;
+    }
+    if (netd_params_check(m, rq.params, buf, sizeof buf) != NETD_OK) {
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf);
+        json_decref(msg);
+        return;
+    }
+    if (c->inflight > netd_cfg.max_inflight) {
+        snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
+                 netd_cfg.max_inflight);
+        early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_inflight"), buf);
+        json_decref(msg);
+        return;
+    }
+
+    /* The request takes id and params out of the message, so that it holds
+     * the only references: once it is posted to another worker, nothing on
+     * this thread may touch what it holds (jansson's reference counts are
+     * not synchronised for us). Large write data is not copied. */
+    struct req *r = req_new();
+    r->conn_id = c->id;
+    r->conn_worker = c->w->index;
+    r->batch_id = batch_id;
+    r->batch_slot = slot;
+    r->id = notification ? NULL : json_incref(rq.id);
+    r->m = m;
+    r->params = rq.params ? json_incref(rq.params) : json_object();
+    r->uid = c->uid;
+    r->gid = c->gid;
+    /* The connection's trust store travels with the request. */
+    r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
+    r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
+    r->pass_fd = m->id == NETD_M_ASSIGN ? control_take_fd(c) : -1;
+    json_object_del(msg, "params");
+    json_object_del(msg, "id");
+    json_decref(msg);
+
+    int target = route_target(c, r);
+    if (target < 0) {
+        req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL, "unknown handle");
+        return;
+    }
+    if (target == c->w->index) {
+        request_run(c->w, r);
+        return;
+    }
+    dispatch_forward(r, target);
+}
+
+const struct req_sink dispatch_sink = {
+    .reply = dispatch_reply,
+    .forward = dispatch_forward,
+};
