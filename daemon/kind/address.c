@@ -96,7 +96,6 @@ void address_start(struct address *a, struct req *r, const char *host, const cha
 }
 
 /* address with a path: nothing to resolve. */
-void address_path(struct address *a, struct req *r, const char *path);
 void address_path(struct address *a, struct req *r, const char *path)
 {
     struct handle *h = &a->h;

@@ -17,9 +17,6 @@
 
 #include "kind.h"
 
-void sock_status(struct sock *s, json_t *st);
-void sock_free(struct sock *s);
-
 #define DGRAM_DEFAULT 65536
 
 static bool is_recv_from(const struct req *r)
@@ -235,8 +232,8 @@ int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, soc
 {
     json_t *d = param(r, "dest");
     if (json_is_string(d)) {
-        struct handle *a = handle_lookup(w, r, "dest");
-        if (!a || !handle_is(a, 1u << HK_ADDRESS) || a->state != HS_SUCCESS) {
+        struct handle *a = handle_lookup_kind(w, r, "dest", 1u << HK_ADDRESS);
+        if (!a || a->state != HS_SUCCESS) {
             req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL,
                      "dest %.64s is not a resolved address handle of yours; pass an address "
                      "object {host, port} instead",
@@ -394,4 +391,5 @@ const struct handle_ops dgram_ops = {
     .read = dgram_read,
     .write = dgram_write,
     .disconnected = dgram_disconnected,
+    .releasable = sock_releasable,
 };

@@ -42,43 +42,61 @@ void sock_pair(struct worker *w, struct req *r, int type)
     req_ok(r, json_pack("{s:[s,s]}", "handles", a->name, b->name));
 }
 
-/* Whether @h's descriptor alone carries it; if not, @r is answered. */
-static bool releasable(struct handle *h, struct req *r)
+static bool refuse_held(struct req *r, const char *held, const char *kind)
 {
-    const char *held = NULL;
-    if (handle_is(h, 1u << HK_LISTENER)) {
-        struct listener *l = listener_of(h);
-        held = l->acc && !l->acc->releasable ? l->acc->name : NULL;
-    } else {
-        struct sock *s = sock_of(h);
-        held = s->tp && !(s->tp->caps & TP_CAN_RELEASE) ? s->tp->name : NULL;
+    req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", held),
+             "a %s %s cannot be released: its session state lives in netd", held, kind);
+    return false;
+}
+
+/* The sock kinds' releasable: the transport must be one the descriptor
+ * alone carries, and netd must hold no byte of the stream. */
+bool sock_releasable(struct handle *h, struct req *r, bool dup)
+{
+    struct sock *s = sock_of(h);
+    if (s->tp && !(s->tp->caps & TP_CAN_RELEASE))
+        return refuse_held(r, s->tp->name, handle_kind_name(h->ops->kind));
+    if (h->fd < 0 || h->state != HS_SUCCESS) {
+        req_fail_errno(r, ENOTCONN, "release");
+        return false;
     }
-    if (held) {
-        req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", held),
-                 "a %s %s cannot be released: its session state lives in netd", held,
-                 handle_kind_name(h->ops->kind));
+    /* Bytes netd read but did not deliver, or accepted but did not send,
+     * cannot go with the descriptor: the caller takes them first. */
+    if (!dup && (buf_used(&s->rbuf) > 0 || s->wq_bytes > 0)) {
+        req_fail(r, NETD_E_PARAMS, NULL,
+                 "%s has %zu bytes read but not delivered and %zu not yet sent; read them or "
+                 "wait for \"drained\" first",
+                 h->name, buf_used(&s->rbuf), s->wq_bytes);
         return false;
     }
     return true;
 }
 
-/* The descriptor leaves netd with the answer; the handle ends quietly. */
-void handle_release(struct handle *h, struct req *r, bool dup)
+bool listener_releasable(struct handle *h, struct req *r, bool dup)
 {
-    if (!releasable(h, r))
-        return;
+    struct listener *l = listener_of(h);
+    if (l->acc && !l->acc->releasable)
+        return refuse_held(r, l->acc->name, "listener");
     if (h->fd < 0 || h->state != HS_SUCCESS) {
         req_fail_errno(r, ENOTCONN, "release");
-        return;
+        return false;
     }
-    bool listener = handle_is(h, 1u << HK_LISTENER);
-    if (dup && listener) {
+    if (dup) {
         /* Another process accepting on the same listener could leave netd's
          * accept waiting on a connection that is gone. */
         req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", "listener"),
                  "a listener cannot be shared; release it without dup");
-        return;
+        return false;
     }
+    return true;
+}
+
+/* The descriptor leaves netd with the answer; the handle ends quietly,
+ * and calls still waiting on it end with `aborted`, as in Asio. */
+void handle_release(struct handle *h, struct req *r, bool dup)
+{
+    if (!h->ops->releasable(h, r, dup))
+        return;
     if (dup) {
         /* lua-net's sock:fd(): the caller shares the socket, netd keeps it. */
         r->pass_fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
@@ -87,19 +105,6 @@ void handle_release(struct handle *h, struct req *r, bool dup)
         else
             req_ok(r, json_object());
         return;
-    }
-    /* Bytes netd read but did not deliver, or accepted but did not send,
-     * cannot go with the descriptor: the caller takes them first. Calls
-     * still waiting on the handle end with `aborted`, as in Asio. */
-    if (!listener) {
-        struct sock *s = sock_of(h);
-        if (buf_used(&s->rbuf) > 0 || s->wq_bytes > 0) {
-            req_fail(r, NETD_E_PARAMS, NULL,
-                     "%s has %zu bytes read but not delivered and %zu not yet sent; read them or "
-                     "wait for \"drained\" first",
-                     h->name, buf_used(&s->rbuf), s->wq_bytes);
-            return;
-        }
     }
     int fd = handle_take_fd(h);
     /* The caller gets a blocking descriptor, as a fresh socket would be. */

@@ -158,6 +158,8 @@ static inline struct address *address_of(struct handle *h)
 /** `address`: resolves into @a (made by the caller) and answers @r. */
 void address_start(struct address *a, struct req *r, const char *host, const char *service,
                    int family, int flags, bool wait);
+/** `address` of a unix @path: nothing to resolve; answers @r. */
+void address_path(struct address *a, struct req *r, const char *path);
 /** The answer of address-unpack. */
 void address_unpack(struct address *a, struct req *r);
 
@@ -186,6 +188,10 @@ size_t stream_pending(struct sock *s);
 void stream_flush(struct sock *s);
 /** `shutdown` in @rd/@wr directions; 0 or -errno. */
 int stream_shutdown(struct sock *s, bool rd, bool wr);
+/** The status members every socket with a peer has (local, remote, counts). */
+void sock_status(struct sock *s, json_t *st);
+/** Frees what a socket with a peer holds (its kinds' free). */
+void sock_free(struct sock *s);
 /** Answers @r with @s's own failure for @err, or the `os` error. */
 void sock_fail_io(struct sock *s, struct req *r, int err, const char *what);
 
@@ -230,6 +236,9 @@ void loop_credit(int worker, uint64_t seq);
 
 /** A pair of connected handles (`pair`); answers @r. */
 void sock_pair(struct worker *w, struct req *r, int type);
+/** The releasable operation of sockets with a peer and of listeners. */
+bool sock_releasable(struct handle *h, struct req *r, bool dup);
+bool listener_releasable(struct handle *h, struct req *r, bool dup);
 /** `release`: hands @h's descriptor (or a duplicate) to @r's answer. */
 void handle_release(struct handle *h, struct req *r, bool dup);
 /** `assign`: a handle for descriptor @fd (taken), answers @r. */

@@ -16,8 +16,6 @@
 
 #include "kind.h"
 
-void sock_free(struct sock *s);
-
 #define ACCEPT_RETRY_SECONDS 0.1
 
 static bool poll_readable(int fd)
@@ -373,4 +371,5 @@ const struct handle_ops listener_ops = {
     .close = listener_close,
     .conn_gone = listener_conn_gone,
     .free = listener_free,
+    .releasable = listener_releasable,
 };

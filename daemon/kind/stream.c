@@ -624,7 +624,6 @@ static void stream_close(struct handle *h, const char *why)
         s->tp->close(s);
 }
 
-void sock_free(struct sock *s);
 void sock_free(struct sock *s)
 {
     buf_free(&s->rbuf);
@@ -674,7 +673,6 @@ static void add_name(json_t *st, const char *key, int fd,
 }
 
 /* The status members of any socket with a peer. */
-void sock_status(struct sock *s, json_t *st);
 void sock_status(struct sock *s, json_t *st)
 {
     add_name(st, "local", s->h.fd, getsockname);
@@ -716,6 +714,7 @@ const struct handle_ops stream_ops = {
     .write = stream_write,
     .io = stream_io,
     .disconnected = stream_disconnected,
+    .releasable = sock_releasable,
     .waits = 1u << WF_CONNECTED | 1u << WF_READABLE | 1u << WF_WRITABLE | 1u << WF_DRAINED |
              1u << WF_ERROR,
 };

@@ -6,8 +6,6 @@
 
 #include "method.h"
 
-void address_path(struct address *a, struct req *r, const char *path);
-
 static int family_of(const struct req *r)
 {
     const char *f = param_str(r, "family");
