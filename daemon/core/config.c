@@ -11,6 +11,7 @@ struct netd_config netd_cfg = {
     .max_handles = 4096,
     .max_buffer = 1u << 20,
     .max_read = 16u << 20,
+    .max_queued = 64u << 20, /* main.c makes it 4 x max_request */
     .max_inflight = 4096,
     .out_high = 4u << 20,
     .out_low = 1u << 20,
