@@ -1,7 +1,7 @@
 /*
  * sockets.h - the test's own side of datagram, unix and raw TCP traffic for
  * the seed-API scenarios (test_datagram.c, test_loop.c, test_sockopt.c,
- * test_fdpass.c, test_seeds.c), and a few netd calls those files share.
+ * test_fdpass.c, test_polling_shutdown_unix.c), and a few netd calls those files share.
  *
  * Everything here is static inline so that each test file, built alone
  * with harness.c, takes only what it uses. Like the h_* helpers, these

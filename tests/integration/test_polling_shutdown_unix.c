@@ -1,5 +1,5 @@
 /*
- * test_seeds.c - functions of the four seed APIs (docs/seed-map.md) done
+ * test_polling_shutdown_unix.c - functions of the four seed APIs (docs/seed-map.md) done
  * through a real netd against real peers, where no scenario file already
  * does exactly the same thing: Pragtical's polling calls (accept, read and
  * receive that do not wait), its open_tcp/open_udp/create_server and CA

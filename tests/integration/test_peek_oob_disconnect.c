@@ -1,5 +1,5 @@
 /*
- * test_gaps.c - what closed the last gaps of the seed APIs, through a real
+ * test_peek_oob_disconnect.c - what closed the last gaps of the seed APIs, through a real
  * netd against real peers: disconnect of datagram and stream handles,
  * read/recv-from with peek, urgent data written with oob, the address flags
  * passive/canonname/numeric, release with dup, so-rcvtimeo/so-sndtimeo as
