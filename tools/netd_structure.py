@@ -106,7 +106,7 @@ def kind_tests(code):
     return found
 
 
-TLS_MEMBER = re.compile(r"(?:->|\.)\s*tls\b")
+TLS_MEMBER = re.compile(r"->\s*tls\b")
 TLS_HOOK = re.compile(r"TLS hook", re.I)
 
 
