@@ -15,7 +15,8 @@
  *
  *   start <offset>          the code that called the read (its return address)
  *   enter <tid> <offset>    a function entered, in order
- *   end <offset>            the code that called the write
+ *   end <offset>            the code that called the write (missing when
+ *                           netd stopped before writing the answer)
  *
  * The tracer itself is compiled without -finstrument-functions.
  */
@@ -120,8 +121,19 @@ static NOTRACE void dump(void)
     fprintf(f, "start %#lx\n", (unsigned long)start_site);
     for (unsigned i = 0; i < n; i++)
         fprintf(f, "enter %d %#lx\n", entries[i].tid, (unsigned long)entries[i].off);
-    fprintf(f, "end %#lx\n", (unsigned long)end_site);
+    if (end_site)
+        fprintf(f, "end %#lx\n", (unsigned long)end_site);
     fclose(f);
+}
+
+/* netd stopped while tracing was on: the answer's write was never seen.
+ * What was recorded is written all the same, without an end line. */
+static NOTRACE __attribute__((destructor)) void tracer_fini(void)
+{
+    if (atomic_load(&tracing)) {
+        atomic_store(&tracing, 0);
+        dump();
+    }
 }
 
 /* A read returned @n bytes in @iov: tracing starts if they carry the marker. */
