@@ -88,12 +88,51 @@ KIND_PATTERNS = {
     # kinds & (1u << h->kind): the kind tested against a set
     "mask": re.compile(r"<<\s*[\w.\[\]]*(?:->|\.)\s*" + KIND_MEMBER + r"\b"),
 }
+KIND_PATTERNS["ops"] = re.compile(r"\bops\s*[!=]=\s*&|&\s*\w+_ops\s*[!=]=")
 KIND_LABELS = {
     "cmp": "->kind ==/!=",
     "switch": "switch on a kind",
     "const": "kind ==/!= HK_* (no member)",
     "mask": "kind in a set (<< ->kind)",
+    "ops": "ops table compared (ops == &x)",
+    "pred": "kind set asked (in if or a call)",
 }
+
+# A set of kinds (1u << HK_STREAM | ...) is a declaration where a method says
+# which kinds it accepts: handle_get_kind() then answers `wrong kind` for the
+# others. Anywhere else in a call (handle_is(h, 1u << HK_LISTENER)) or in a
+# condition (if (kinds & (1u << HK_X))) it is a kind test by another name.
+KIND_SET = re.compile(r"<<\s*" + KIND_PREFIX + r"\w+")
+KIND_SET_DECLARERS = ("handle_get_kind",)
+_CALL_BEFORE = re.compile(r"(\w+)\s*$")
+_DEFINE_BEFORE = re.compile(r"#\s*define\s+$")
+_CONDITIONS = ("if", "while", "for", "switch", "return")
+
+
+def _kind_set_asked(code, pos):
+    """Whether the kind set at @pos is asked (a test), not declared. Walks out
+    through the open parentheses around @pos to the first that belongs to a
+    call or a condition."""
+    depth = 0
+    for i in range(pos - 1, -1, -1):
+        c = code[i]
+        if c in ";{}":
+            break
+        if c == ")":
+            depth += 1
+        elif c == "(":
+            if depth:
+                depth -= 1
+                continue
+            m = _CALL_BEFORE.search(code, 0, i)
+            name = m.group(1) if m else None
+            if name and _DEFINE_BEFORE.search(code, 0, m.start()):
+                return False  # #define NAME (...): the set is being named
+            if name in _CONDITIONS:
+                return True
+            if name and name != "sizeof" and not name[0].isdigit():
+                return name not in KIND_SET_DECLARERS
+    return False  # a set being defined (unsigned kinds = ..., #define ...)
 
 
 def kind_tests(code):
@@ -102,6 +141,9 @@ def kind_tests(code):
     for what, rx in KIND_PATTERNS.items():
         for m in rx.finditer(code):
             found.append((line_of(code, m.start()), what, m.start()))
+    for m in KIND_SET.finditer(code):
+        if _kind_set_asked(code, m.start()):
+            found.append((line_of(code, m.start()), "pred", m.start()))
     found.sort()
     return found
 

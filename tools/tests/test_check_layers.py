@@ -6,8 +6,9 @@ into one static library per folder the way CMake lays a build out, must
 pass; then each case below breaks one rule in a copy of it and the checker
 must fail with that rule, at that place, and with no other rule. The clean
 tree also holds what must not count: kind tests and ->tls in comments and
-strings, a kind test in the handle layer, and one in a statement (over two
-lines) that picks an operations table.
+strings, a kind test in the handle layer, one in a statement (over two
+lines) that picks an operations table, and a layer (handle) whose only
+header is not named after it.
 
 Run by ctest as structure/check-layers-selftest. Needs cc and ar.
 """
@@ -35,6 +36,7 @@ CLEAN = {
     "daemon/layers.txt": "# lowest first\ncore\nhandle\ntls\nmain.c  # on top\n",
     "daemon/core/core.h": COMMENT3.format(name="core") + """#ifndef CORE_H
 #define CORE_H
+enum hkind { HK_A, HK_B };
 struct obj {
     int kind;
     const void *ops;
@@ -50,30 +52,47 @@ int core_twice(int x)
     return 2 * x;
 }
 """,
-    "daemon/handle/handle.h": COMMENT3.format(name="handle") + """#ifndef HANDLE_H
+    "daemon/handle/handles.h": COMMENT3.format(name="handles") + """#ifndef HANDLE_H
 #define HANDLE_H
 #include "core.h"
 int handle_is_one(const struct obj *o);
+const struct obj *handle_get_kind(const struct obj *o, unsigned kinds);
+int handle_is(const struct obj *o, unsigned kinds);
 #endif
 """,
-    "daemon/handle/handle.c": """#include "handle.h"
+    "daemon/handle/handle.c": """#include "handles.h"
 
 int handle_is_one(const struct obj *o)
 {
     return o->kind == 1 ? core_twice(1) : 0; /* the handle layer may */
 }
+
+const struct obj *handle_get_kind(const struct obj *o, unsigned kinds)
+{
+    return handle_is(o, kinds) ? o : 0;
+}
+
+int handle_is(const struct obj *o, unsigned kinds)
+{
+    return (kinds & (1u << o->kind)) != 0;
+}
 """,
     "daemon/tls/tls.h": COMMENT3.format(name="tls") + """#ifndef TLS_H
 #define TLS_H
-#include "handle.h"
+#include "handles.h"
 int tls_has(const struct obj *o);
 #endif
 """,
     "daemon/tls/tls.c": """#include <string.h>
 #include "tls.h"
 
+#define BOTH ((1u << HK_A) | (1u << HK_B))
+
 int tls_has(const struct obj *o)
 {
+    unsigned kinds = o->tls ? BOTH : 1u << HK_B; /* sets named, not asked */
+    if (!handle_get_kind(o, kinds) || !handle_get_kind(o, (1u << HK_A) | (1u << HK_B)))
+        return 0;
     return o->tls != 0 && handle_is_one(o);
 }
 """,
@@ -159,11 +178,11 @@ def sub(old, new):
 # (or None), the rule and the place ("file:line" or "file") it must name.
 CASES = [
     ("an upward include in a .c file",
-     {"daemon/core/core.c": sub('#include "core.h"\n', '#include "core.h"\n#include "../handle/handle.h"\n')},
+     {"daemon/core/core.c": sub('#include "core.h"\n', '#include "core.h"\n#include "../handle/handles.h"\n')},
      None, "include", "daemon/core/core.c:2"),
     ("an upward include in a header",
-     {"daemon/handle/handle.h": sub("#endif\n", '#include "../tls/tls.h"\n#endif\n')},
-     None, "include", "daemon/handle/handle.h:11"),
+     {"daemon/handle/handles.h": sub("#endif\n", '#include "../tls/tls.h"\n#endif\n')},
+     None, "include", "daemon/handle/handles.h:13"),
     ("an upward call (a lower object needs a higher layer's symbol)",
      {"daemon/core/core.c": sub("    return 2 * x;",
                                 "    int handle_is_one(const struct obj *o);\n"
@@ -171,21 +190,31 @@ CASES = [
      None, "link", "daemon/core/core.c: [link] uses handle_is_one"),
     ("a kind test outside the handle layer",
      {"daemon/tls/tls.c": sub("    return o->tls", "    if (o->kind != 3)\n        return 0;\n    return o->tls")},
-     None, "kind", "daemon/tls/tls.c:6"),
+     None, "kind", "daemon/tls/tls.c:11"),
     ("a switch on a kind outside the handle layer",
      {"daemon/main.c": sub("    return tls_has(p);", "    switch (p->kind) {\n    default:\n        break;\n    }\n    return tls_has(p);")},
      None, "kind", "daemon/main.c:12"),
     ("a kind tested against a set outside the handle layer",
      {"daemon/tls/tls.c": sub("    return o->tls", "    if (6u & (1u << o->kind))\n        return 0;\n    return o->tls")},
-     None, "kind", "daemon/tls/tls.c:6"),
+     None, "kind", "daemon/tls/tls.c:11"),
+    ("a kind set asked through a predicate outside the handle layer",
+     {"daemon/tls/tls.c": sub("    return o->tls != 0", "    if (handle_is(o, 1u << HK_A))\n        return 1;\n    return o->tls != 0")},
+     None, "kind", "daemon/tls/tls.c:11"),
+    ("a kind set asked in a condition outside the handle layer",
+     {"daemon/tls/tls.c": sub("    return o->tls != 0", "    if (kinds & (1u << HK_A))\n        return 1;\n    return o->tls != 0")},
+     None, "kind", "daemon/tls/tls.c:11"),
+    ("an operations table compared outside the handle layer",
+     {"daemon/main.c": sub("    return tls_has(p);", "    if (p->ops == &plain_ops)\n        return 1;\n    return tls_has(p);")},
+     None, "kind", "daemon/main.c:12"),
     ("->tls outside the tls layer",
      {"daemon/handle/handle.c": sub("    return o->kind", "    if (o->tls)\n        return 0;\n    return o->kind")},
      None, "tls", "daemon/handle/handle.c:5"),
     ("a layer header without a design comment",
      {"daemon/core/core.h": lambda t: "/* core.h */\n" + t.split("*/\n", 1)[1]},
      None, "header", "daemon/core/core.h:1"),
-    ("a layer without a header named after it",
+    ("a layer with two headers, none named after it",
      {"daemon/tls/tls.h": None, "daemon/tls/tls_api.h": CLEAN["daemon/tls/tls.h"],
+      "daemon/tls/tls_int.h": COMMENT3.format(name="tls_int"),
       "daemon/tls/tls.c": sub('"tls.h"', '"tls_api.h"'),
       "daemon/main.c": sub('"tls.h"', '"tls_api.h"')},
      None, "header", "daemon/tls/:"),
