@@ -2,6 +2,11 @@
  * harness.c - the integration tests' harness (see harness.h): netd
  * processes, registered clients, asserting calls, codecs of its own, and
  * local peers served by one poll() thread each.
+ *
+ * A netd's stderr goes to a memory file the harness keeps, so that when
+ * netd ends badly (a status other than 0, a signal, or a `netd: leak:` line
+ * from its shutdown check) the test fails with what netd said, framed and
+ * next to the reason; after a clean stop it is passed on unchanged.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,10 +86,16 @@ void h_sleep_ms(int ms)
 
 struct netd_proc {
     pid_t pid;
+    int errfd; /* netd's stderr: a memory file, read from offset 0 */
     char name[96];
 };
 
-static pid_t spawn_netd(const char *name, const char *const *extra)
+/* The start of a line netd's shutdown check prints for what was left behind. */
+#define LEAK_PREFIX "netd: leak:"
+/* Most of netd's stderr a failure shows (its end, where the reasons are). */
+#define STDERR_SHOWN (1 << 20)
+
+static pid_t spawn_netd(const char *name, const char *const *extra, int errfd)
 {
     const char *argv[64];
     int n = 0;
@@ -100,6 +113,7 @@ static pid_t spawn_netd(const char *name, const char *const *extra)
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, errfd, 2);
     pid_t pid;
     int rc = posix_spawn(&pid, NETD_BIN, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -112,11 +126,57 @@ static void describe_status(int st, char *buf, size_t n)
 {
     if (WIFEXITED(st))
         snprintf(buf, n, "exited with status %d%s", WEXITSTATUS(st),
-                 WEXITSTATUS(st) ? " (a sanitizer report or an error: see its stderr above)" : "");
+                 WEXITSTATUS(st) ? " (a sanitizer report or an error: see its stderr)" : "");
     else if (WIFSIGNALED(st))
         snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
     else
         snprintf(buf, n, "ended with wait status 0x%x", st);
+}
+
+/* netd's stderr so far, NUL-terminated (malloc'd; "" when there is none).
+ * At most the last STDERR_SHOWN bytes; *@cut says whether some were left out. */
+static char *netd_stderr(const struct netd_proc *n, int *cut)
+{
+    struct stat sb;
+    off_t off = 0, len = 0;
+    if (n->errfd >= 0 && fstat(n->errfd, &sb) == 0)
+        len = sb.st_size;
+    *cut = len > STDERR_SHOWN;
+    if (*cut) {
+        off = len - STDERR_SHOWN;
+        len = STDERR_SHOWN;
+    }
+    char *text = malloc((size_t)len + 1);
+    assert_non_null(text);
+    ssize_t got = len > 0 ? pread(n->errfd, text, (size_t)len, off) : 0;
+    text[got > 0 ? got : 0] = '\0';
+    return text;
+}
+
+/* Whether @text has a line that begins with LEAK_PREFIX. */
+static int has_leak_line(const char *text)
+{
+    for (const char *p = text; p; p = strchr(p, '\n')) {
+        p += *p == '\n';
+        if (strncmp(p, LEAK_PREFIX, strlen(LEAK_PREFIX)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Prints @why and then netd's stderr, framed, for a test that fails on it. */
+static void show_stderr(const struct netd_proc *n, const char *why)
+{
+    int cut;
+    char *text = netd_stderr(n, &cut);
+    print_error("netd on %s (pid %d) %s\n", n->name, (int)n->pid, why);
+    if (*text)
+        print_error("---- netd's stderr%s ----\n%s%s---- end of netd's stderr ----\n",
+                    cut ? " (its last 1 MiB)" : "", text,
+                    text[strlen(text) - 1] == '\n' ? "" : "\n");
+    else
+        print_error("(netd wrote nothing to stderr)\n");
+    free(text);
 }
 
 /* Connects to the abstract socket @name ("@..."); 0 if netd accepted. */
@@ -139,7 +199,10 @@ struct netd_proc *h_netd_start(const char *const *extra)
     struct netd_proc *n = calloc(1, sizeof *n);
     assert_non_null(n);
     snprintf(n->name, sizeof n->name, "@netd-test-%d-%u", (int)getpid(), name_counter++);
-    n->pid = spawn_netd(n->name, extra);
+    n->errfd = memfd_create("netd-stderr", MFD_CLOEXEC);
+    if (n->errfd < 0)
+        fail_msg("memfd_create for netd's stderr: %s", strerror(errno));
+    n->pid = spawn_netd(n->name, extra, n->errfd);
     reg_add((void **)reg.netds, &reg.nnetds, 16, n);
     long long deadline = h_now_ms() + 5000;
     for (;;) {
@@ -147,7 +210,9 @@ struct netd_proc *h_netd_start(const char *const *extra)
         if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
             char why[160];
             describe_status(st, why, sizeof why);
+            show_stderr(n, why);
             reg_remove((void **)reg.netds, &reg.nnetds, n);
+            close(n->errfd);
             free(n);
             fail_msg("netd %s before accepting connections", why);
         }
@@ -170,48 +235,60 @@ void h_netd_assert_alive(struct netd_proc *n)
     if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
         char why[160];
         describe_status(st, why, sizeof why);
+        show_stderr(n, why);
         n->pid = 0;
         fail_msg("netd %s while the test ran", why);
     }
 }
 
+/* Frees @n and its stderr file; returns @rc. */
+static int netd_free(struct netd_proc *n, int rc)
+{
+    close(n->errfd);
+    free(n);
+    return rc;
+}
+
 int h_netd_stop(struct netd_proc *n)
 {
     reg_remove((void **)reg.netds, &reg.nnetds, n);
-    if (n->pid == 0) { /* already reaped by h_netd_assert_alive, which failed */
-        free(n);
-        return -1;
-    }
-    int st, rc = -1;
+    if (n->pid == 0) /* already reaped by h_netd_assert_alive, which failed */
+        return netd_free(n, -1);
+    int st;
     kill(n->pid, SIGTERM);
     /* Sanitizer builds take a while to stop (leak checking); 30 s is only a bound. */
     long long deadline = h_now_ms() + 30000;
     while (waitpid(n->pid, &st, WNOHANG) == 0) {
         if (h_now_ms() > deadline) {
-            print_error("netd (pid %d) did not exit within 30 s of SIGTERM; killing it\n",
-                        (int)n->pid);
+            show_stderr(n, "did not exit within 30 s of SIGTERM; killing it");
             kill(n->pid, SIGKILL);
             waitpid(n->pid, &st, 0);
-            free(n);
-            return -1;
+            return netd_free(n, -1);
         }
         h_sleep_ms(5);
     }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-        rc = 0;
-    } else {
-        char why[160];
-        describe_status(st, why, sizeof why);
-        print_error("netd on %s %s after SIGTERM\n", n->name, why);
+    int cut;
+    char *text = netd_stderr(n, &cut);
+    int leaked = has_leak_line(text);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !leaked) {
+        fputs(text, stderr); /* a clean stop: what netd said, as if it had written it here */
+        free(text);
+        return netd_free(n, 0);
     }
-    free(n);
-    return rc;
+    free(text);
+    char how[160], why[320];
+    describe_status(st, how, sizeof how);
+    snprintf(why, sizeof why, "%s after SIGTERM%s", how,
+             leaked ? "; it reported what it left behind (lines beginning \"" LEAK_PREFIX "\")"
+                    : "");
+    show_stderr(n, why);
+    return netd_free(n, -1);
 }
 
 void h_netd_stop_ok(struct netd_proc *n)
 {
     if (h_netd_stop(n) != 0)
-        fail_msg("netd did not exit cleanly");
+        fail_msg("netd did not stop cleanly (how it ended and its stderr are above)");
 }
 
 /* ------------------------------------------------------------------ */

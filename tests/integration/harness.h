@@ -36,7 +36,8 @@ int h_setup(void **state);
 
 /**
  * cmocka teardown: frees every registered client, stops every registered
- * netd (failing when one did not exit 0) and stops every peer.
+ * netd (failing, with netd's stderr, when one did not stop cleanly: see
+ * h_netd_stop) and stops every peer.
  */
 int h_teardown(void **state);
 
@@ -61,8 +62,11 @@ void h_netd_assert_alive(struct netd_proc *n);
 
 /**
  * Sends SIGTERM and waits for netd to exit. Returns 0 when it exited with
- * status 0; otherwise prints how it ended (status or signal) and returns -1.
- * @n is freed either way. Called by h_teardown for the netds still running.
+ * status 0 and printed no line beginning "netd: leak:" (its shutdown check
+ * found nothing left); then netd's stderr is copied to ours. Otherwise
+ * prints how it ended (status, signal, leak) followed by netd's stderr, and
+ * returns -1. @n is freed either way. Called by h_teardown for the netds
+ * still running, so every test that starts a netd checks how it stopped.
  */
 int h_netd_stop(struct netd_proc *n);
 
