@@ -155,13 +155,6 @@ struct handle *handle_lookup(struct worker *w, const struct req *r, const char *
     return h && owned_by(h, r) ? h : NULL;
 }
 
-struct handle *handle_lookup_kind(struct worker *w, const struct req *r, const char *pname,
-                                  unsigned kinds)
-{
-    struct handle *h = handle_lookup(w, r, pname);
-    return h && handle_is(h, kinds) ? h : NULL;
-}
-
 struct handle *handle_get(struct worker *w, struct req *r, const char *pname)
 {
     struct handle *h = handle_lookup(w, r, pname);

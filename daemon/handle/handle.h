@@ -59,6 +59,8 @@ struct handle_ops {
     void (*write)(struct handle *h, struct req *r, uint8_t *data, size_t len);
     /** `disconnect` dissolved the socket's association with its peer. */
     void (*disconnected)(struct handle *h);
+    /** The resolved addresses the handle stands for (send-to's dest), or NULL. */
+    const struct addrlist *(*address)(struct handle *h);
     /** Whether `release` (@dup: of a duplicate) may hand the descriptor out now;
      * if not, answers @r with why. */
     bool (*releasable)(struct handle *h, struct req *r, bool dup);
@@ -116,9 +118,6 @@ struct handle *handle_get(struct worker *w, struct req *r, const char *param);
 /** Same, also answering `wrong kind` unless the handle's kind is in @kinds (bit mask of 1 <<
  * hkind). */
 struct handle *handle_get_kind(struct worker *w, struct req *r, const char *param, unsigned kinds);
-/** Like handle_lookup(), and NULL too unless its kind is in @kinds (bit mask of 1 << hkind). */
-struct handle *handle_lookup_kind(struct worker *w, const struct req *r, const char *param,
-                                  unsigned kinds);
 /** The live handle @seq of @w, or NULL (for messages that name a handle by id). */
 struct handle *handle_find(struct worker *w, uint64_t seq);
 /** Answers @r with `wrong kind` for @kind_name ("tls", a handle kind) and @what is refused. */

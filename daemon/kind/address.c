@@ -165,6 +165,11 @@ static void address_free(struct handle *h)
     addrlist_free(&address_of(h)->al);
 }
 
+static const struct addrlist *address_addrs(struct handle *h)
+{
+    return h->state == HS_SUCCESS ? &address_of(h)->al : NULL;
+}
+
 const struct handle_ops address_ops = {
     .kind = HK_ADDRESS,
     .size = sizeof(struct address),
@@ -177,4 +182,5 @@ const struct handle_ops address_ops = {
     .close = address_close,
     .conn_gone = address_conn_gone,
     .free = address_free,
+    .address = address_addrs,
 };

@@ -232,17 +232,17 @@ int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, soc
 {
     json_t *d = param(r, "dest");
     if (json_is_string(d)) {
-        struct handle *a = handle_lookup_kind(w, r, "dest", 1u << HK_ADDRESS);
-        if (!a || a->state != HS_SUCCESS) {
+        struct handle *a = handle_lookup(w, r, "dest");
+        const struct addrlist *al = a && a->ops->address ? a->ops->address(a) : NULL;
+        if (!al || al->count == 0) {
             req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL,
                      "dest %.64s is not a resolved address handle of yours; pass an address "
                      "object {host, port} instead",
                      json_string_value(d));
             return -1;
         }
-        struct address *ad = address_of(a);
-        memcpy(ss, &ad->al.addrs[0], ad->al.lens[0]);
-        *len = ad->al.lens[0];
+        memcpy(ss, &al->addrs[0], al->lens[0]);
+        *len = al->lens[0];
         return 0;
     }
     const char *path = json_string_value(json_object_get(d, "path"));
