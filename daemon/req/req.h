@@ -42,8 +42,9 @@ struct req {
     gid_t gid;
     int pass_fd;        /* a descriptor travelling with the request or its answer, or -1 */
     struct trust trust; /* a copy of the connection's tls-config, for any worker */
-    /* The connection's own tls-config, set only while a method runs on the
-     * connection's worker (tls-config changes it); NULL elsewhere. */
+    /* The connection's own tls-config, for a method that runs at once on
+     * the connection's worker (tls-config changes it): good only during
+     * the handler's first call, never after the request waited or moved. */
     struct trust *conn_trust;
 
     /* The handle the "handle" parameter names, parsed once on arrival. */

@@ -131,9 +131,6 @@ void request_run(struct worker *w, struct req *r)
         return;
     }
     stat_add(&w->stats.requests, 1);
-    /* tls-config changes its connection's setting, which lives here. */
-    struct conn *c = r->conn_worker == w->index ? control_find(w, r->conn_id) : NULL;
-    r->conn_trust = c && !c->closing ? &c->trust : NULL;
     routes[r->m->id].fn(w, r);
 }
 
@@ -263,6 +260,9 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         return;
     }
     if (target == c->w->index) {
+        /* tls-config changes its connection's setting, which lives here;
+         * the pointer is good while the handler runs, on this thread. */
+        r->conn_trust = &c->trust;
         request_run(c->w, r);
         return;
     }
