@@ -315,7 +315,7 @@ static void print_option(FILE *f, const char *name, size_t len)
 void print_help(FILE *f, const struct command *c)
 {
     print_command_usage(f, c);
-    fprintf(f, "      %s\n", c->help);
+    fprintf(f, "\n      %s\n", c->help);
     for (size_t i = 0; i < sizeof arg_choices / sizeof *arg_choices; i++)
         if (strcmp(arg_choices[i].command, c->name) == 0)
             print_choices(f, arg_choices[i].words);
