@@ -184,6 +184,8 @@ int cmd_methods(struct netctl *n, const struct args *a)
     {
         const char *name = json_string_value(json_object_get(m, "name"));
         const char *summary = json_string_value(json_object_get(m, "summary"));
+        if (!name)
+            continue;
         if (!summary)
             summary = "";
         if (n->json)
@@ -268,8 +270,8 @@ static void print_errors(const json_t *doc, const json_t *errors)
 
 static void print_method(const json_t *doc, const json_t *m)
 {
-    printf("%s: %s\n", json_string_value(json_object_get(m, "name")),
-           json_string_value(json_object_get(m, "summary")));
+    const char *summary = json_string_value(json_object_get(m, "summary"));
+    printf("%s: %s\n", json_string_value(json_object_get(m, "name")), summary ? summary : "");
     const char *description = json_string_value(json_object_get(m, "description"));
     if (description) {
         putchar('\n');
@@ -313,7 +315,8 @@ static json_t *find_named(const json_t *list, const char *name)
     json_t *m;
     json_array_foreach(list, i, m)
     {
-        if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+        const char *mine = json_string_value(json_object_get(m, "name"));
+        if (mine && strcmp(mine, name) == 0)
             return m;
     }
     return NULL;

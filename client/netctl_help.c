@@ -288,7 +288,7 @@ void print_overview(FILE *f)
           f);
 }
 
-/* The option --@name of the table above, or NULL. */
+/* The index of option --@name in option_help[], or -1. */
 static int option_index(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof option_help / sizeof *option_help; i++)
