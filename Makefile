@@ -7,7 +7,7 @@ NETD_ARGS ?=
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
-             libcmocka-dev python3 openssl socat iproute2
+             libcmocka-dev python3 openssl socat iproute2 nodejs
 # Nice to have: clang-format for `make format`; the sanitizer builds use gcc.
 OPTIONAL  := clang clang-format
 

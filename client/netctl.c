@@ -1,11 +1,12 @@
 /*
- * netctl.c - netctl's entry point: global options, the command table,
- * per-command options, usage and help.
+ * netctl.c - netctl's entry point: global options, per-command options,
+ * and how netctl's own errors are printed (in words, or as one JSON
+ * object under --json).
  *
- * Each command is one row of netctl_commands[]; main() finds the row,
- * separates the command's options from its arguments, checks their number
- * and runs the handler. Handlers connect to netd only when they first call
- * it, so `netctl help` works without a running netd.
+ * Each command is one row of netctl_commands[] (netctl_help.c); main()
+ * finds the row, separates the command's options from its arguments,
+ * checks their number and runs the handler. Handlers connect to netd only
+ * when they first call it, so `netctl help` works without a running netd.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,263 +16,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "methods.h"
+#include <unistd.h>
+
+#include "errors.h"
 #include "netctl.h"
 
-static int cmd_help(struct netctl *n, const struct args *a);
-
-/* The TLS options connect and nc share. */
-#define TLS_USAGE                                                                                  \
-    "[--tls] [--cafile FILE] [--servername NAME] [--insecure]\n"                                   \
-    "      [--alpn PROTO[,PROTO...]]"
-#define TLS_OPTIONS "tls,cafile=,servername=,insecure,alpn="
-#define TLS_HELP                                                                                   \
-    "--tls speaks TLS and verifies the server\n"                                                   \
-    "      (system CAs, or the CAs in --cafile; the name is HOST, or --servername);\n"             \
-    "      --insecure skips verification (a warning says so); --alpn offers protocols.\n"          \
-    "      --cafile, --servername, --insecure and --alpn imply --tls"
-
-/* clang-format off */
-const struct command netctl_commands[] = {
-    {"call", "METHOD [JSON]", 1, 2, "", cmd_call,
-     "call any method with a JSON params object (default {}); prints the result;\n"
-     "      handles it creates are kept unless the params say \"keep\": false"},
-    {"ping", "", 0, 0, "", cmd_ping, "check that netd answers"},
-    {"resolve", "HOST [PORT] [--all] [--datagram]", 1, 2, "all,datagram", cmd_resolve,
-     "resolve into address handles (kept); prints handle, family, host, port"},
-    {"connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT] [--datagram]\n"
-     "      " TLS_USAGE,
-     0, 2, "unix=,bind=,bind-port=,datagram," TLS_OPTIONS, cmd_connect,
-     "open a connection (kept); prints its handle.\n      " TLS_HELP},
-    {"listen", "[HOST] PORT | --unix PATH [--backlog N] [--datagram] [--loop]", 0, 2,
-     "unix=,backlog=,datagram,loop", cmd_listen,
-     "open a listener (kept); prints its handle. With --loop it then accepts every\n"
-     "      connection, printing \"HANDLE PEER\" for each and \"HANDLE closed REASON\" when one\n"
-     "      ends, until interrupted (exit 0) or the listener is closed (\"LISTENER closed\")"},
-    {"accept", "H [--timeout S]", 1, 1, "timeout=", cmd_accept,
-     "accept one connection on listener H (kept); prints its handle"},
-    {"accept-loop", "H", 1, 1, "", cmd_accept_loop,
-     "accept every connection on listener H, printing them as listen --loop does"},
-    {"udp listen", "[HOST] PORT | --unix PATH", 0, 2, "unix=", cmd_udp_listen,
-     "open a bound datagram socket (kept); prints its handle"},
-    {"udp connect", "HOST PORT | --unix PATH [--bind HOST] [--bind-port PORT]", 0, 2,
-     "unix=,bind=,bind-port=", cmd_udp_connect,
-     "open a connected datagram socket (kept); prints its handle; `read` and\n"
-     "      `write` on it move one datagram each"},
-    {"udp send", "H (HOST PORT | --to ADDRESS | --unix PATH) TEXT|- [--timeout S]",
-     2, 4, "to=,unix=,timeout=", cmd_udp_send,
-     "send TEXT (or all of stdin for -) as one datagram from H; ADDRESS is an\n"
-     "      address handle from `resolve --datagram`; prints bytes sent"},
-    {"udp recv", "H [--max N] [--timeout S]", 1, 1, "max=,timeout=", cmd_udp_recv,
-     "receive one datagram on H: the bytes raw to stdout, \"from HOST:PORT\" to stderr;\n"
-     "      a datagram longer than --max (default 65536) is cut, and stderr says so"},
-    {"read", "H N|all [--timeout S]", 2, 2, "timeout=", cmd_read,
-     "read up to N bytes from H, raw to stdout"},
-    {"chunk", "H N [--timeout S]", 2, 2, "timeout=", cmd_read,
-     "read exactly N bytes (fewer at end of stream), raw to stdout"},
-    {"cat", "H", 1, 1, "", cmd_cat, "copy H to stdout until end of stream"},
-    {"write", "H TEXT | H - [--timeout S]", 2, 2, "timeout=", cmd_write,
-     "write TEXT (or all of stdin for -) to H; prints bytes written"},
-    {"flush", "H", 1, 1, "", cmd_simple, "send what netd buffered for H now"},
-    {"shutdown", "H [r|w|rw]", 1, 2, "", cmd_shutdown,
-     "shut down reading, writing (default: both) of H"},
-    {"close", "H", 1, 1, "", cmd_simple, "close H"},
-    {"cancel", "H", 1, 1, "", cmd_simple, "abort calls waiting on H; prints how many"},
-    {"pending", "H", 1, 1, "", cmd_simple, "bytes netd holds for H not yet sent"},
-    {"localname", "H", 1, 1, "", cmd_address_of, "local address of H"},
-    {"peername", "H", 1, 1, "", cmd_address_of, "peer address of H"},
-    {"status", "H", 1, 1, "", cmd_status,
-     "state and counters of H; for TLS also version, cipher, ALPN, whether the\n"
-     "      peer was verified, and its certificate's subject"},
-    {"wait", "H resolved|connected|readable|writable|drained|error [--timeout S]", 2, 2,
-     "timeout=", cmd_wait, "wait until H reaches a state; prints its status"},
-    {"setsockopt", "H OPTION VALUE", 3, 3, "", cmd_setsockopt,
-     "set a socket option of H; VALUE is JSON when it parses as JSON (true, 42,\n"
-     "      null), otherwise a string (a multicast group: 239.1.1.1[@INTERFACE-ADDRESS])"},
-    {"getsockopt", "H OPTION", 2, 2, "", cmd_getsockopt,
-     "print a socket option of H as the kernel reports it"},
-    {"keep", "H", 1, 1, "", cmd_simple, "keep H after this connection ends"},
-    {"ls", "", 0, 0, "", cmd_ls, "list your handles"},
-    {"stats", "", 0, 0, "", cmd_stats, "netd's daemon-wide figures"},
-    {"addrs", "", 0, 0, "", cmd_addrs, "this host's interface addresses"},
-    {"pair", "[--datagram]", 0, 0, "datagram", cmd_pair,
-     "two connected unix sockets (kept); prints both handles, one a line"},
-    {"assign", "[--fd N]", 0, 0, "fd=", cmd_assign,
-     "hand netd the socket that is netctl's stdin (or descriptor N); prints its\n"
-     "      handle (kept; on stderr when stdout is that socket). E.g.\n"
-     "      `socat TCP-LISTEN:8080 EXEC:'netctl assign',nofork` for a connection, or\n"
-     "      `systemd-socket-activate -l 8080 netctl assign --fd 3` for the listener"},
-    {"release", "H -- COMMAND [ARGS...]", 2, INT_MAX, "", cmd_release,
-     "take H's socket out of netd and run COMMAND with it as stdin and stdout;\n"
-     "      H ends. Exit status: COMMAND's, or 127 when it cannot be run"},
-    {"nc", "HOST PORT | --unix PATH " TLS_USAGE, 0, 2, "unix=," TLS_OPTIONS, cmd_nc,
-     "netcat through netd: stdin to the connection, the connection to stdout;\n"
-     "      TLS options as for connect"},
-    {"starttls",
-     "H [--server --cert FILE --key FILE] [--cafile FILE] [--servername NAME]\n"
-     "      [--insecure] [--alpn PROTO[,PROTO...]] [--timeout S]",
-     1, 1, "server,cert=,key=,cafile=,servername=,insecure,alpn=,timeout=", cmd_starttls,
-     "start TLS on the plain stream H, as its client (default) or with --server;\n"
-     "      prints the new handle (kept); H ends. Options as for connect; --cafile\n"
-     "      with --server is the CA of client certificates"},
-    {"help", "[COMMAND]", 0, 2, "", cmd_help, "show commands, or one command's usage"},
-    {NULL, NULL, 0, 0, NULL, NULL, NULL},
-};
-
-/* Commands whose argument is one of a fixed set of words, which `help` lists. */
-static const struct {
-    const char *command;
-    const char *const *words; /* NULL-terminated */
-} arg_choices[] = {
-    {"setsockopt", netd_sockopt_names},
-    {"getsockopt", netd_sockopt_names},
-};
-/* clang-format on */
-
-static const char global_usage[] =
-    "usage: netctl [--socket NAME] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n";
-
-/*
- * Finds the row a command line names. Most commands are one word; those of
- * a group ("udp send") are two, so the group word can be shared.
- * Sets *words to how many of @argv the name took.
- */
-static const struct command *command_find(int argc, char **argv, int *words)
+#ifndef NETD_VERSION
+#error "NETD_VERSION (the CMake project version) must be defined"
+#endif
+void netctl_say(struct netctl *n, const char *kind, int err, const char *msg)
 {
-    for (const struct command *c = netctl_commands; c->name; c++) {
-        const char *sp = strchr(c->name, ' ');
-        if (!sp && strcmp(c->name, argv[0]) == 0) {
-            *words = 1;
-            return c;
-        }
-        size_t glen = sp ? (size_t)(sp - c->name) : 0;
-        if (sp && argc >= 2 && strncmp(c->name, argv[0], glen) == 0 && argv[0][glen] == '\0' &&
-            strcmp(sp + 1, argv[1]) == 0) {
-            *words = 2;
-            return c;
-        }
+    const char *cmd = n->cmd ? n->cmd->name : NULL;
+    if (n->json) {
+        json_t *o = json_pack("{s:s,s:s}", "netctl", kind, "message", msg);
+        if (cmd)
+            json_object_set_new(o, "command", json_string(cmd));
+        if (err)
+            json_object_set_new(o, "data", json_pack("{s:s}", "errno", netd_errno_name(err)));
+        print_json_to(stderr, o);
+        json_decref(o);
+        return;
     }
-    return NULL;
+    fprintf(stderr, "netctl: %s%s%s\n", cmd ? cmd : "", cmd ? ": " : "", msg);
 }
 
-/* Whether @c belongs to the group of commands named by @word ("udp"). */
-static bool in_group(const struct command *c, const char *word)
+/* Formats a message of netctl's own into @buf. */
+static const char *vformat(char *buf, size_t len, const char *fmt, va_list ap)
 {
-    size_t len = strlen(word);
-    return strncmp(c->name, word, len) == 0 && c->name[len] == ' ';
-}
-
-static bool is_group(const char *word)
-{
-    for (const struct command *c = netctl_commands; c->name; c++)
-        if (in_group(c, word))
-            return true;
-    return false;
-}
-
-static void print_command_usage(FILE *f, const struct command *c)
-{
-    fprintf(f, "usage: netctl %s%s%s\n", c->name, *c->usage ? " " : "", c->usage);
-}
-
-/* `netctl udp` alone or with a word that is none of its commands: what there is. */
-static int group_usage(const char *group, const char *word)
-{
-    if (word)
-        fprintf(stderr, "netctl: %s: no command \"%s %s\"; these are:\n", group, group, word);
-    else
-        fprintf(stderr, "netctl: %s: needs one of these commands:\n", group);
-    for (const struct command *c = netctl_commands; c->name; c++)
-        if (in_group(c, group))
-            print_command_usage(stderr, c);
-    return EXIT_USAGE;
-}
-
-/* Lists the words an argument takes, wrapped under the help text. */
-static void print_choices(FILE *f, const char *const *choices)
-{
-    int col = fprintf(f, "      one of:");
-    for (size_t i = 0; choices[i]; i++) {
-        if (col + 1 + (int)strlen(choices[i]) > 78)
-            col = fprintf(f, "\n       ");
-        col += fprintf(f, " %s", choices[i]);
-    }
-    fputc('\n', f);
-}
-
-static void print_overview(FILE *f)
-{
-    fputs(global_usage, f);
-    fputs("\nOptions:\n"
-          "  --socket NAME      netd's control socket (default $NETD_SOCKET, else @netd)\n"
-          "  --json             print results as the JSON netd sent (errors: JSON on stderr)\n"
-          "  --timeout SECONDS  give up on any one answer from netd after SECONDS\n"
-          "\nCommands:\n",
-          f);
-    for (const struct command *c = netctl_commands; c->name; c++)
-        fprintf(f, "  %s %s\n      %s\n", c->name, c->usage, c->help);
-    fputs("\nHandles netctl creates are kept, so later runs can use them; close them with\n"
-          "`netctl close H`. `netctl help COMMAND` shows a command's arguments.\n"
-          "Exit status: 0 success, 1 error answer or failure, 2 usage error.\n",
-          f);
-}
-
-static void print_help(const struct command *c)
-{
-    print_command_usage(stdout, c);
-    printf("      %s\n", c->help);
-    for (size_t i = 0; i < sizeof arg_choices / sizeof *arg_choices; i++)
-        if (strcmp(arg_choices[i].command, c->name) == 0)
-            print_choices(stdout, arg_choices[i].words);
-}
-
-/* `help`, `help COMMAND`, `help GROUP` (every command of it) or `help GROUP COMMAND`. */
-static int cmd_help(struct netctl *n, const struct args *a)
-{
-    if (a->argc == 0) {
-        print_overview(stdout);
-        return EXIT_OK;
-    }
-    int words = 0;
-    const struct command *c = command_find(a->argc, a->argv, &words);
-    if (c && words == a->argc) {
-        print_help(c);
-        return EXIT_OK;
-    }
-    if (a->argc == 1 && is_group(a->argv[0])) {
-        for (c = netctl_commands; c->name; c++)
-            if (in_group(c, a->argv[0]))
-                print_help(c);
-        return EXIT_OK;
-    }
-    return usage_error(n, "no command \"%s%s%s\"; `netctl help` lists them", a->argv[0],
-                       a->argc > 1 ? " " : "", a->argc > 1 ? a->argv[1] : "");
+    vsnprintf(buf, len, fmt, ap);
+    return buf;
 }
 
 int usage_error(struct netctl *n, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "netctl: %s%s", n->cmd ? n->cmd->name : "", n->cmd ? ": " : "");
-    vfprintf(stderr, fmt, ap);
+    netctl_say(n, "usage", 0, vformat(msg, sizeof msg, fmt, ap));
     va_end(ap);
-    fputc('\n', stderr);
+    if (n->json)
+        return EXIT_USAGE;
     if (n->cmd)
         print_command_usage(stderr, n->cmd);
     else
-        fputs(global_usage, stderr);
+        fputs(netctl_global_usage, stderr);
     return EXIT_USAGE;
 }
 
 int fail(struct netctl *n, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "netctl: %s: ", n->cmd->name);
-    vfprintf(stderr, fmt, ap);
+    netctl_say(n, "failure", 0, vformat(msg, sizeof msg, fmt, ap));
     va_end(ap);
-    fputc('\n', stderr);
     return EXIT_FAIL;
+}
+
+bool plain_tables(const struct netctl *n)
+{
+    return n->no_legend || !isatty(STDOUT_FILENO);
 }
 
 /* ---- argument helpers ---- */
@@ -289,9 +93,18 @@ json_t *port_json(const char *s)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (*s && !*end && !errno && v >= 0 && v <= 65535)
-        return json_integer(v);
+    if (*s && !*end)
+        return !errno && v >= 0 && v <= 65535 ? json_integer(v) : NULL;
     return json_string(s);
+}
+
+json_t *port_arg(struct netctl *n, const char *what, const char *s, int *rc)
+{
+    json_t *p = port_json(s);
+    if (!p)
+        *rc = usage_error(n, "%s must be a number from 0 to 65535 or a service name, not \"%s\"",
+                          what, s);
+    return p;
 }
 
 int parse_seconds(const char *s, double *out)
@@ -414,6 +227,15 @@ static void args_free(struct args *a)
     free(a->argv);
 }
 
+/* Whether the words of a command (up to "--") ask for its help. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 /* ---- global options ---- */
 
 /* Takes the value of a global option given as "--name VALUE" or "--name=VALUE". */
@@ -429,19 +251,48 @@ static const char *global_value(int argc, char **argv, int *i, const char *name)
     return NULL;
 }
 
+/* --json, --json=short or --json=pretty. 0, or -1 for another value. */
+static int json_option(struct netctl *n, const char *w)
+{
+    if (strcmp(w, "--json") == 0 || strcmp(w, "--json=short") == 0) {
+        n->json = true;
+        print_json_pretty(false);
+        return 0;
+    }
+    if (strcmp(w, "--json=pretty") == 0) {
+        n->json = true;
+        print_json_pretty(true);
+        return 0;
+    }
+    return -1;
+}
+
 /* Parses the options before COMMAND. Returns the index of COMMAND, or -1 (usage printed). */
 static int parse_globals(struct netctl *n, int argc, char **argv, int *exit_now)
 {
     int i;
-    for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+    /* --json first, so that a mistake in the other options is reported as JSON too. */
+    for (i = 1; i < argc && argv[i][0] == '-'; i++)
+        json_option(n, argv[i]);
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *v;
         double secs;
-        if (strcmp(argv[i], "--help") == 0) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             print_overview(stdout);
             *exit_now = EXIT_OK;
             return -1;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            n->json = true;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("netctl %s\n", NETD_VERSION);
+            *exit_now = EXIT_OK;
+            return -1;
+        } else if (strncmp(argv[i], "--json", 6) == 0 &&
+                   (argv[i][6] == '\0' || argv[i][6] == '=')) {
+            if (json_option(n, argv[i]) < 0) {
+                *exit_now = usage_error(n, "--json takes pretty or short, not \"%s\"", argv[i] + 7);
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--no-legend") == 0) {
+            n->no_legend = true;
         } else if ((v = global_value(argc, argv, &i, "--socket"))) {
             n->socket = v;
         } else if ((v = global_value(argc, argv, &i, "--timeout"))) {
@@ -462,6 +313,30 @@ static int parse_globals(struct netctl *n, int argc, char **argv, int *exit_now)
     return i;
 }
 
+/* Finds the command at argv[first]; prints help or a usage error instead when that is asked. */
+static int find_command(struct netctl *n, int argc, char **argv, int *words)
+{
+    n->cmd = command_find(argc, argv, words);
+    bool help = wants_help(argc - 1, argv + 1);
+    if (!n->cmd && is_group(argv[0]) && help) {
+        print_group_help(argv[0]);
+        return EXIT_OK;
+    }
+    if (!n->cmd && is_group(argv[0]))
+        return group_usage(n, argv[0], argc > 1 ? argv[1] : NULL);
+    if (!n->cmd) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "no command \"%s\"; `netctl --help` lists them", argv[0]);
+        netctl_say(n, "usage", 0, msg);
+        return EXIT_USAGE;
+    }
+    if (help) {
+        print_help(stdout, n->cmd);
+        return EXIT_OK;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct netctl n = {.timeout_ms = -1};
@@ -470,15 +345,13 @@ int main(int argc, char **argv)
     if (first < 0)
         return rc;
     int words = 0;
-    n.cmd = command_find(argc - first, argv + first, &words);
-    if (!n.cmd && is_group(argv[first]))
-        return group_usage(argv[first], first + 1 < argc ? argv[first + 1] : NULL);
-    if (!n.cmd) {
-        fprintf(stderr, "netctl: no command \"%s\"; `netctl --help` lists them\n", argv[first]);
-        return EXIT_USAGE;
-    }
+    rc = find_command(&n, argc - first, argv + first, &words);
+    if (rc >= 0)
+        return rc;
     struct args a;
     rc = parse_args(&n, argc - first - words, argv + first + words, &a);
+    if (rc == 0 && opt_get(&a, "no-legend"))
+        n.no_legend = true;
     /* Commands whose first argument is a handle name it in error hints. */
     const char *u = n.cmd->usage;
     if (rc == 0 && u[0] == 'H' && (u[1] == ' ' || u[1] == '\0')) {
@@ -489,10 +362,7 @@ int main(int argc, char **argv)
         rc = n.cmd->run(&n, &a);
     args_free(&a);
     netd_client_free(n.client);
-    if (fflush(stdout) != 0 && rc == EXIT_OK) {
-        fprintf(stderr, "netctl: %s: writing the output failed: %s\n", n.cmd->name,
-                strerror(errno));
-        rc = EXIT_FAIL;
-    }
+    if (fflush(stdout) != 0 && rc == EXIT_OK)
+        rc = fail(&n, "writing the output failed: %s", strerror(errno));
     return rc;
 }

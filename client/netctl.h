@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <jansson.h>
 
 #include "netd.h"
@@ -22,11 +23,17 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 struct netctl {
     const char *socket;  /* the name asked for, for messages */
     netd_client *client; /* NULL until the command needs netd */
-    bool json;           /* --json: print result JSON as netd sent it */
+    bool json;           /* --json: print result JSON as netd sent it, errors as one object */
+    bool no_legend;      /* --no-legend: tables tab-separated without a header, even on a tty */
     int timeout_ms;      /* --timeout: longest wait for one answer; -1 none */
     const struct command *cmd;
     char target[300];      /* what the command talks to ("127.0.0.1:8080"), for hints */
     bool target_is_handle; /* target is a handle name, not an address */
+    char host[256];        /* the HOST and PORT arguments apart, for resolver hints; "" if none */
+    char port[64];
+    /* A warning that, under --json, waits until the call succeeded, so that a
+     * failure leaves nothing on stderr but its error object. */
+    const char *warning;
 };
 
 /* A command's arguments after its options were taken out. */
@@ -49,18 +56,62 @@ struct command {
     const char *options;
     int (*run)(struct netctl *n, const struct args *a);
     const char *help;
+    const char *example; /* one command line that works, shown by --help */
 };
 
-/* ---- netctl.c ---- */
+/* ---- netctl_help.c: the command table and what is printed from it ---- */
 
 /** The command table, ended by an entry with a NULL name. */
 extern const struct command netctl_commands[];
+
+/** The first line(s) of netctl's usage, for usage errors without a command. */
+extern const char netctl_global_usage[];
+
+/**
+ * Finds the row a command line names. Most commands are one word; those of
+ * a group ("udp send") are two, so the group word can be shared.
+ * Sets *words to how many of @argv the name took. NULL if none.
+ */
+const struct command *command_find(int argc, char **argv, int *words);
+
+/** Whether @word names a group of commands ("udp"). */
+bool is_group(const char *word);
+
+/** "usage: netctl NAME USAGE" to @f. */
+void print_command_usage(FILE *f, const struct command *c);
+
+/** A group named alone or with a word that is none of its commands: what there is. EXIT_USAGE. */
+int group_usage(struct netctl *n, const char *group, const char *word);
+
+/** `netctl --help`: global options and every command. */
+void print_overview(FILE *f);
+
+/** One command's help: usage, what it does, its options, an example. */
+void print_help(FILE *f, const struct command *c);
+
+/** The help of every command of @group, to stdout. */
+void print_group_help(const char *group);
+
+int netctl_cmd_help(struct netctl *n, const struct args *a);
+
+/* ---- netctl.c ---- */
 
 /** Prints "netctl: CMD: MESSAGE" and the command's usage to stderr; returns EXIT_USAGE. */
 int usage_error(struct netctl *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Prints "netctl: CMD: MESSAGE" to stderr; returns EXIT_FAIL. */
 int fail(struct netctl *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * Prints one of netctl's own errors (@kind "usage" or "failure") with an
+ * optional errno (0: none): "netctl: CMD: MESSAGE" for people or, under
+ * --json, the single object {"netctl": KIND, "command": CMD, "message":
+ * MESSAGE, "data": {"errno": NAME}}. Returns nothing; callers pick the exit.
+ */
+void netctl_say(struct netctl *n, const char *kind, int err, const char *msg);
+
+/** Whether tables print tab-separated without a header: --no-legend, or stdout is no terminal. */
+bool plain_tables(const struct netctl *n);
 
 /* ---- netctl_call.c: talking to netd ---- */
 
@@ -121,8 +172,14 @@ void print_handle(const json_t *res);
 
 /* ---- netctl_print.c: output ---- */
 
-/** Prints @v compactly on one line to stdout (the --json form). */
+/** Prints @v to stdout in the --json form: one line, or indented after --json=pretty. */
 void print_json(const json_t *v);
+
+/** The same to @f. */
+void print_json_to(FILE *f, const json_t *v);
+
+/** Chooses indented (--json=pretty) or one-line (--json, --json=short) JSON output. */
+void print_json_pretty(bool on);
 
 /**
  * Formats an address object as "host:port", "[v6]:port" or a path into
@@ -133,8 +190,8 @@ const char *format_address(const json_t *addr, char *out, size_t len);
 /** Prints an object as "key: value" lines; nested addresses and errors in words. */
 void print_fields(const json_t *obj);
 
-/** Prints the "handles" result as a table. */
-void print_handle_table(const json_t *handles);
+/** Prints the "handles" result as a table; @plain: tab-separated, no header. */
+void print_handle_table(const json_t *handles, bool plain);
 
 /**
  * Decodes the "data" of a read result into a new malloc'd buffer (the
@@ -160,8 +217,15 @@ void progress_end(struct progress *p);
 /** The value of option --@name, "" for a flag that was given, or NULL if absent. */
 const char *opt_get(const struct args *a, const char *name);
 
-/** Parses a port: an integer 0..65535 becomes a JSON integer, a name stays a string. */
+/**
+ * Parses a port: an integer 0..65535 becomes a JSON integer, a name stays a
+ * string. NULL for a number out of that range ("-1", "99999"), which no
+ * service name looks like.
+ */
 json_t *port_json(const char *s);
+
+/** port_json() for the argument or option @what; a usage error (*rc EXIT_USAGE) when bad. */
+json_t *port_arg(struct netctl *n, const char *what, const char *s, int *rc);
 
 /** Parses seconds (>= 0, fractions allowed) into *out. 0, or -1 if @s is not such a number. */
 int parse_seconds(const char *s, double *out);
@@ -202,6 +266,11 @@ int cmd_nc(struct netctl *n, const struct args *a);
 int cmd_setsockopt(struct netctl *n, const struct args *a);
 int cmd_getsockopt(struct netctl *n, const struct args *a);
 int cmd_addrs(struct netctl *n, const struct args *a);
+
+/* ---- netctl_discover.c: what the running netd offers, from rpc.discover ---- */
+
+int cmd_methods(struct netctl *n, const struct args *a);
+int cmd_describe(struct netctl *n, const struct args *a);
 
 /* ---- netctl_tls.c ---- */
 

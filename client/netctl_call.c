@@ -19,15 +19,18 @@ int netctl_connect(struct netctl *n)
     n->client = netd_client_connect(n->socket);
     if (n->client)
         return 0;
+    int err = errno;
     const char *name = n->socket;
     if (!name || !*name)
         name = getenv("NETD_SOCKET");
     if (!name || !*name)
         name = NETD_DEFAULT_SOCKET;
-    fprintf(stderr,
-            "netctl: cannot reach netd at %s: %s — start it with `netd` or `make run`, or set "
-            "NETD_SOCKET\n",
-            name, strerror(errno));
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "cannot reach netd at %s: %s — start it with `netd` or `make run`, or set "
+             "NETD_SOCKET",
+             name, strerror(err));
+    netctl_say(n, "failure", err, msg);
     return -1;
 }
 
@@ -54,6 +57,10 @@ int netctl_call_fd(struct netctl *n, const char *method, json_t *params, int sen
     }
     if (recv_fd)
         *recv_fd = netd_client_take_fd(n->client, id);
+    if (n->warning) {
+        fprintf(stderr, "netctl: %s: warning: %s\n", n->cmd ? n->cmd->name : method, n->warning);
+        n->warning = NULL;
+    }
     if (result)
         *result = res;
     else
@@ -68,22 +75,21 @@ int netctl_call(struct netctl *n, const char *method, json_t *params, json_t **r
 
 int netctl_lost(struct netctl *n, const char *method, int err)
 {
-    const char *cmd = n->cmd ? n->cmd->name : method;
+    char msg[512];
     if (err == ETIMEDOUT)
-        fprintf(stderr,
-                "netctl: %s: no answer from netd within --timeout %.3g s — allow longer, or give "
-                "the command its own --timeout where it has one\n",
-                cmd, n->timeout_ms / 1000.0);
+        snprintf(msg, sizeof msg,
+                 "no answer from netd within --timeout %.3g s — allow longer, or give the command "
+                 "its own --timeout where it has one",
+                 n->timeout_ms / 1000.0);
     else if (err == ECONNRESET || err == EPIPE)
-        fprintf(stderr,
-                "netctl: %s: netd closed the connection during %s — did it stop or restart? "
-                "Its log says why\n",
-                cmd, method);
+        snprintf(msg, sizeof msg,
+                 "netd closed the connection during %s — did it stop or restart? Its log says why",
+                 method);
     else if (err == EPROTO)
-        fprintf(stderr, "netctl: %s: netd sent a line that is not JSON during %s\n", cmd, method);
+        snprintf(msg, sizeof msg, "netd sent a line that is not JSON during %s", method);
     else
-        fprintf(stderr, "netctl: %s: talking to netd failed during %s: %s\n", cmd, method,
-                strerror(err));
+        snprintf(msg, sizeof msg, "talking to netd failed during %s: %s", method, strerror(err));
+    netctl_say(n, "failure", err, msg);
     return EXIT_FAIL;
 }
 
@@ -111,6 +117,60 @@ static const char *os_hint(const struct netctl *n, const char *errname, char *bu
     return buf;
 }
 
+/* Whether @s is a port number rather than a service name. */
+static bool numeric(const char *s)
+{
+    return *s && s[strspn(s, "0123456789")] == '\0';
+}
+
+/*
+ * What to try after a -32007 resolve error, by the resolver's code: only
+ * EAI_SERVICE blames the port, EAI_NONAME the name (or, with a service
+ * name, either), and the rest the resolver or the network.
+ */
+static const char *resolve_hint(const struct netctl *n, const char *gai, char *buf, size_t len)
+{
+    const char *host = n->host[0] ? n->host : NULL, *port = n->port[0] ? n->port : NULL;
+    if (!gai)
+        gai = "";
+    if (strcmp(gai, "EAI_SERVICE") == 0 && port)
+        snprintf(buf, len,
+                 "the port \"%s\" is not a service name this host knows (/etc/services) for "
+                 "this socket type; give a number from 0 to 65535",
+                 port);
+    else if (strcmp(gai, "EAI_SERVICE") == 0)
+        snprintf(buf, len, "the port is not a service name this host knows; give a number");
+    else if (strcmp(gai, "EAI_NONAME") == 0 && host && port && !numeric(port))
+        snprintf(buf, len, "check the host name %s, and that \"%s\" is a service name", host, port);
+    else if (strcmp(gai, "EAI_NONAME") == 0 && host)
+        snprintf(buf, len, "check the host name %s", host);
+    else if (strcmp(gai, "EAI_NONAME") == 0)
+        snprintf(buf, len, "check the host name");
+    else if (strcmp(gai, "EAI_AGAIN") == 0)
+        snprintf(buf, len,
+                 "the name server did not answer in time; try again, and check the "
+                 "network and /etc/resolv.conf");
+    else if (strcmp(gai, "EAI_FAIL") == 0)
+        snprintf(buf, len, "the name server failed; check the network and /etc/resolv.conf");
+    else if (strcmp(gai, "EAI_NODATA") == 0 || strcmp(gai, "EAI_ADDRFAMILY") == 0)
+        snprintf(buf, len, "%s%s has no address of the kind asked for", host ? "" : "the name",
+                 host ? host : "");
+    else
+        return NULL;
+    return buf;
+}
+
+/* "a listener handle", "an address handle". */
+static const char *wrong_kind_hint(const struct netctl *n, const char *kind, char *buf, size_t len)
+{
+    if (!kind || !n->target_is_handle)
+        return "`netctl ls` shows what kind of handle each is";
+    bool vowel = strchr("aeiou", kind[0]) != NULL;
+    snprintf(buf, len, "%s is a%s %s handle; `netctl help %s` says what it needs", n->target,
+             vowel ? "n" : "", kind, n->cmd ? n->cmd->name : "");
+    return buf;
+}
+
 /* What to try next after an error of @kind; NULL when there is nothing useful to say. */
 static const char *hint(const struct netctl *n, enum netd_err kind, const json_t *data, char *buf,
                         size_t len)
@@ -129,7 +189,7 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
                  n->target_is_handle ? "" : "the handle", n->target_is_handle ? n->target : "");
         return buf;
     case NETD_E_WRONG_KIND:
-        return "`netctl status H` shows what kind of handle it is";
+        return wrong_kind_hint(n, json_string_value(json_object_get(data, "kind")), buf, len);
     case NETD_E_ABORTED:
         return "the call was cut short: the handle was closed or cancelled, or netd is stopping";
     case NETD_E_DENIED:
@@ -137,11 +197,7 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
     case NETD_E_LIMIT:
         return "close handles you no longer need (`netctl ls`) or raise netd's limit";
     case NETD_E_RESOLVE:
-        if (n->target[0] && !n->target_is_handle)
-            snprintf(buf, len, "check the host name in %s", n->target);
-        else
-            snprintf(buf, len, "check the host name");
-        return buf;
+        return resolve_hint(n, json_string_value(json_object_get(data, "gai")), buf, len);
     case NETD_E_PARAMS:
         /* release refuses a stream with bytes netd has read ahead: they would never reach
          * COMMAND, so they must be taken out first. */
@@ -151,7 +207,7 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
             snprintf(buf, len, "`netctl help %s` shows the arguments", cmd);
         return buf;
     case NETD_E_METHOD:
-        return "`netctl call rpc.discover` lists the methods this netd has";
+        return "`netctl methods` lists the methods this netd has";
     case NETD_E_TLS:
         return tls_hint(n, data, buf, len);
     default:
@@ -177,6 +233,11 @@ int netctl_report(struct netctl *n, const char *method, const json_t *error)
     size_t mlen = strlen(method);
     if (strncmp(msg, method, mlen) == 0 && msg[mlen] == ':' && msg[mlen + 1] == ' ')
         msg += mlen + 2;
+    /* Under --json the error object is all there is: a program parses it whole. */
+    if (n->json) {
+        print_json_to(stderr, error);
+        return EXIT_FAIL;
+    }
     char buf[400];
     const char *h = hint(n, kind, data, buf, sizeof buf);
     /* strerror() texts are capitalised; mid-sentence they read better in lower case. */
@@ -188,9 +249,5 @@ int netctl_report(struct netctl *n, const char *method, const json_t *error)
     if (h)
         fprintf(stderr, " — %s", h);
     fputc('\n', stderr);
-    if (n->json) {
-        json_dumpf(error, stderr, JSON_COMPACT | JSON_ENCODE_ANY);
-        fputc('\n', stderr);
-    }
     return EXIT_FAIL;
 }

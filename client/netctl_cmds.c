@@ -57,6 +57,7 @@ void print_handle(const json_t *res)
     printf("%s\n", json_string_value(json_object_get(res, "handle")));
 }
 
+/* `call` without --json: the result indented, for reading. */
 static void print_pretty(const json_t *res)
 {
     json_dumpf(res, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
@@ -129,14 +130,20 @@ static int print_resolved(struct netctl *n, const char *h)
 int cmd_resolve(struct netctl *n, const struct args *a)
 {
     bool all = opt_get(a, "all") != NULL;
+    json_t *port = NULL;
+    int rc = 0;
+    if (a->argc == 2 && !(port = port_arg(n, "PORT", a->argv[1], &rc)))
+        return rc;
     json_t *p = json_pack("{s:s,s:b,s:b}", "host", a->argv[0], "multi", all, "keep", 1);
-    if (a->argc == 2)
-        json_object_set_new(p, "port", port_json(a->argv[1]));
+    if (port)
+        json_object_set_new(p, "port", port);
     if (opt_get(a, "datagram"))
         json_object_set_new(p, "type", json_string("datagram"));
     snprintf(n->target, sizeof n->target, "%s", a->argv[0]);
+    snprintf(n->host, sizeof n->host, "%s", a->argv[0]);
+    snprintf(n->port, sizeof n->port, "%s", a->argc == 2 ? a->argv[1] : "");
     json_t *res = NULL;
-    int rc = netctl_call(n, "address", p, &res);
+    rc = netctl_call(n, "address", p, &res);
     if (rc)
         return rc;
     json_t *list = all ? json_incref(json_object_get(res, "handles"))
@@ -168,10 +175,16 @@ int add_destination(struct netctl *n, const struct args *a, json_t *p, bool host
         return usage_error(n, "needs HOST PORT (or --unix PATH)");
     const char *host = a->argc == 2 ? a->argv[0] : NULL;
     const char *port = a->argv[a->argc - 1];
+    int rc = 0;
+    json_t *pj = port_arg(n, "PORT", port, &rc);
+    if (!pj)
+        return rc;
     if (host)
         json_object_set_new(p, "host", json_string(host));
-    json_object_set_new(p, "port", port_json(port));
+    json_object_set_new(p, "port", pj);
     snprintf(n->target, sizeof n->target, "%s:%s", host ? host : "*", port);
+    snprintf(n->host, sizeof n->host, "%s", host ? host : "");
+    snprintf(n->port, sizeof n->port, "%s", port);
     return 0;
 }
 
@@ -182,8 +195,9 @@ int cmd_connect(struct netctl *n, const struct args *a)
     const char *bind = opt_get(a, "bind"), *bind_port = opt_get(a, "bind-port");
     if (!rc && bind)
         json_object_set_new(p, "bindhost", json_string(bind));
-    if (!rc && bind_port)
-        json_object_set_new(p, "bindport", port_json(bind_port));
+    json_t *bp = NULL;
+    if (!rc && bind_port && (bp = port_arg(n, "--bind-port", bind_port, &rc)))
+        json_object_set_new(p, "bindport", bp);
     if (!rc && opt_get(a, "datagram"))
         json_object_set_new(p, "type", json_string("datagram"));
     if (!rc)
@@ -378,14 +392,30 @@ int cmd_wait(struct netctl *n, const struct args *a)
     return rc;
 }
 
-static void print_ls(const json_t *res)
+/* Calls @method without params and prints the result as JSON, or with @table. */
+static int call_table(struct netctl *n, const char *method,
+                      void (*table)(const json_t *res, bool plain))
 {
-    print_handle_table(json_object_get(res, "handles"));
+    json_t *res = NULL;
+    int rc = netctl_call(n, method, NULL, &res);
+    if (rc)
+        return rc;
+    if (n->json)
+        print_json(res);
+    else
+        table(res, plain_tables(n));
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static void print_ls(const json_t *res, bool plain)
+{
+    print_handle_table(json_object_get(res, "handles"), plain);
 }
 
 int cmd_ls(struct netctl *n, const struct args *a)
 {
-    return call_and_print(n, "handles", NULL, print_ls);
+    return call_table(n, "handles", print_ls);
 }
 
 int cmd_stats(struct netctl *n, const struct args *a)
@@ -443,15 +473,17 @@ int cmd_getsockopt(struct netctl *n, const struct args *a)
     return call_and_print(n, "getsockopt", p, print_sockopt);
 }
 
-static void print_addrs(const json_t *res)
+static void print_addrs(const json_t *res, bool plain)
 {
     size_t i;
     json_t *ad;
-    printf("%-16s %-6s %-40s %s\n", "INTERFACE", "FAMILY", "ADDRESS", "FLAGS");
+    const char *row = plain ? "%s\t%s\t%s\t%s%s\n" : "%-16s %-6s %-40s %s%s\n";
+    if (!plain)
+        printf(row, "INTERFACE", "FAMILY", "ADDRESS", "FLAGS", "");
     json_array_foreach(json_object_get(res, "addresses"), i, ad)
     {
         const json_t *up = json_object_get(ad, "up");
-        printf("%-16s %-6s %-40s %s%s\n", json_string_value(json_object_get(ad, "interface")),
+        printf(row, json_string_value(json_object_get(ad, "interface")),
                json_string_value(json_object_get(ad, "family")),
                json_string_value(json_object_get(ad, "host")),
                up && !json_is_true(up) ? "down" : "up",
@@ -461,5 +493,5 @@ static void print_addrs(const json_t *res)
 
 int cmd_addrs(struct netctl *n, const struct args *a)
 {
-    return call_and_print(n, "local-addresses", NULL, print_addrs);
+    return call_table(n, "local-addresses", print_addrs);
 }

@@ -38,8 +38,9 @@ int cmd_udp_connect(struct netctl *n, const struct args *a)
     const char *bind = opt_get(a, "bind"), *bind_port = opt_get(a, "bind-port");
     if (!rc && bind)
         json_object_set_new(p, "bindhost", json_string(bind));
-    if (!rc && bind_port)
-        json_object_set_new(p, "bindport", port_json(bind_port));
+    json_t *bp = NULL;
+    if (!rc && bind_port && (bp = port_arg(n, "--bind-port", bind_port, &rc)))
+        json_object_set_new(p, "bindport", bp);
     if (rc) {
         json_decref(p);
         return rc;
@@ -57,16 +58,20 @@ static bool is_numeric_host(const char *host)
  * HOST PORT as a destination: numeric ones as an address object, names
  * (and service names) as an address handle netd resolves for this run.
  */
-static json_t *dest_of_name(struct netctl *n, const char *host, const char *port)
+static json_t *dest_of_name(struct netctl *n, const char *host, const char *port, int *rc)
 {
-    json_t *pj = port_json(port);
+    json_t *pj = port_arg(n, "PORT", port, rc);
+    if (!pj)
+        return NULL;
     snprintf(n->target, sizeof n->target, "%s:%s", host, port);
+    snprintf(n->host, sizeof n->host, "%s", host);
+    snprintf(n->port, sizeof n->port, "%s", port);
     n->target_is_handle = false;
     if (is_numeric_host(host) && json_is_integer(pj))
         return json_pack("{s:s,s:o}", "host", host, "port", pj);
     json_t *res = NULL;
     json_t *p = json_pack("{s:s,s:o,s:s}", "host", host, "port", pj, "type", "datagram");
-    if (netctl_call(n, "address", p, &res))
+    if ((*rc = netctl_call(n, "address", p, &res)) != 0)
         return NULL;
     json_t *dest = json_incref(json_object_get(res, "handle"));
     json_decref(res);
@@ -119,8 +124,8 @@ static json_t *send_dest(struct netctl *n, const struct args *a, int *rc)
     }
     json_t *dest = to     ? json_string(to)
                    : path ? json_pack("{s:s}", "path", path)
-                          : dest_of_name(n, a->argv[1], a->argv[2]);
-    if (!dest)
+                          : dest_of_name(n, a->argv[1], a->argv[2], rc);
+    if (!dest && !*rc)
         *rc = EXIT_FAIL;
     return dest;
 }

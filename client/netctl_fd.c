@@ -72,10 +72,9 @@ int cmd_assign(struct netctl *n, const struct args *a)
         fstat(STDOUT_FILENO, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino;
     FILE *f = out_is_sock ? stderr : stdout;
     if (n->json)
-        json_dumpf(res, f, JSON_COMPACT);
+        print_json_to(f, res);
     else
-        fputs(json_string_value(json_object_get(res, "handle")), f);
-    fputc('\n', f);
+        fprintf(f, "%s\n", json_string_value(json_object_get(res, "handle")));
     json_decref(res);
     return EXIT_OK;
 }
@@ -121,7 +120,7 @@ static int run_on_socket(struct netctl *n, int fd, char **argv)
     n->client = NULL;
     execvp(argv[0], argv);
     int err = errno;
-    fprintf(stderr, "netctl: release: cannot run %s: %s\n", argv[0], strerror(err));
+    fail(n, "cannot run %s: %s", argv[0], strerror(err));
     return err == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC;
 }
 

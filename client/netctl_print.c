@@ -13,10 +13,23 @@
 #include "codec.h"
 #include "netctl.h"
 
+/* JSON_COMPACT for --json and --json=short, JSON_INDENT(2) for --json=pretty. */
+static size_t json_style = JSON_COMPACT;
+
+void print_json_pretty(bool on)
+{
+    json_style = on ? JSON_INDENT(2) : JSON_COMPACT;
+}
+
+void print_json_to(FILE *f, const json_t *v)
+{
+    json_dumpf(v, f, json_style | JSON_ENCODE_ANY);
+    fputc('\n', f);
+}
+
 void print_json(const json_t *v)
 {
-    json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
-    putchar('\n');
+    print_json_to(stdout, v);
 }
 
 const char *format_address(const json_t *addr, char *out, size_t len)
@@ -89,24 +102,38 @@ static const char *short_bytes(json_int_t n, char *out, size_t len)
     return out;
 }
 
-void print_handle_table(const json_t *handles)
+/*
+ * On a terminal, aligned columns under a header with short byte counts; for
+ * a program (a pipe, or --no-legend), one tab-separated line per handle with
+ * exact counts, so `cut -f1` gives the handle names.
+ */
+void print_handle_table(const json_t *handles, bool plain)
 {
     size_t i;
     json_t *h;
-    printf("%-14s %-9s %-8s %-24s %-24s %7s %7s %s\n", "HANDLE", "KIND", "STATE", "LOCAL", "REMOTE",
-           "IN", "OUT", "KEPT");
+    if (!plain)
+        printf("%-14s %-9s %-8s %-24s %-24s %7s %7s %s\n", "HANDLE", "KIND", "STATE", "LOCAL",
+               "REMOTE", "IN", "OUT", "KEPT");
     json_array_foreach(handles, i, h)
     {
         char local[320], remote[320], in[32], out[32];
         const json_t *l = json_object_get(h, "local"), *r = json_object_get(h, "remote");
-        printf("%-14s %-9s %-8s %-24s %-24s %7s %7s %s\n",
+        json_int_t nin = json_integer_value(json_object_get(h, "bytes_in"));
+        json_int_t nout = json_integer_value(json_object_get(h, "bytes_out"));
+        if (plain) {
+            snprintf(in, sizeof in, "%lld", (long long)nin);
+            snprintf(out, sizeof out, "%lld", (long long)nout);
+        } else {
+            short_bytes(nin, in, sizeof in);
+            short_bytes(nout, out, sizeof out);
+        }
+        printf(plain ? "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n"
+                     : "%-14s %-9s %-8s %-24s %-24s %7s %7s %s\n",
                json_string_value(json_object_get(h, "handle")),
                json_string_value(json_object_get(h, "kind")),
                json_string_value(json_object_get(h, "state")),
                l ? format_address(l, local, sizeof local) : "-",
-               r ? format_address(r, remote, sizeof remote) : "-",
-               short_bytes(json_integer_value(json_object_get(h, "bytes_in")), in, sizeof in),
-               short_bytes(json_integer_value(json_object_get(h, "bytes_out")), out, sizeof out),
+               r ? format_address(r, remote, sizeof remote) : "-", in, out,
                json_is_true(json_object_get(h, "kept")) ? "yes" : "no");
     }
 }

@@ -51,11 +51,15 @@ static int add_client_tls(struct netctl *n, const struct args *a, json_t *tls)
         json_object_set_new(tls, "alpn", list);
     }
     if (opt_get(a, "insecure")) {
+        static const char warning[] = "--insecure: the server's certificate is not verified, so "
+                                      "anyone in between can read and change the connection";
         json_object_set_new(tls, "verify", json_false());
-        fprintf(stderr,
-                "netctl: %s: warning: --insecure: the server's certificate is not "
-                "verified, so anyone in between can read and change the connection\n",
-                n->cmd->name);
+        /* Under --json it comes once the connection is made, so that a failure
+         * leaves only its error object on stderr. */
+        if (n->json)
+            n->warning = warning;
+        else
+            fprintf(stderr, "netctl: %s: warning: %s\n", n->cmd->name, warning);
     }
     return 0;
 }

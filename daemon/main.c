@@ -43,7 +43,8 @@ static void usage(FILE *f)
            "  --allow-uid UID      also serve this uid (repeatable; root and netd's uid always)\n"
            "  --allow-gid GID      also serve members of this group (repeatable)\n"
            "  --log-level LEVEL    error, warn, info or debug (default info)\n"
-           "  -h, --help           this text\n\n"
+           "  -h, --help           this text\n"
+           "  --version            print netd's version and exit\n\n"
            "Runs in the foreground and logs to stderr; SIGTERM or SIGINT stops it cleanly.\n"
            "Socket activation: a socket passed by systemd (LISTEN_FDS) is used instead.\n");
 }
@@ -71,6 +72,7 @@ static int parse_args(int argc, char **argv)
                                          {"allow-gid", required_argument, 0, 'g'},
                                          {"log-level", required_argument, 0, 'l'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'}, /* the CMake project version */
                                          {0, 0, 0, 0}};
     int c;
     size_t v;
@@ -121,6 +123,9 @@ static int parse_args(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            printf("netd %s\n", NETD_VERSION);
             exit(0);
         default:
             usage(stderr);

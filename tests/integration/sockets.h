@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -247,20 +248,26 @@ static inline int s_self_signed(char *dir, size_t n)
     snprintf(dir, n, "/tmp/netd-seed-tls-%d-XXXXXX", (int)getpid());
     if (!mkdtemp(dir))
         fail_msg("mkdtemp: %s", strerror(errno));
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
-             "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
-             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
-             dir, dir);
+    /* Room for the directory twice over, so the command is never cut short. */
+    char cmd[2 * PATH_MAX + 256];
+    int len = snprintf(cmd, sizeof cmd,
+                       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                       "-days 2 -subj /CN=localhost -addext "
+                       "subjectAltName=DNS:localhost,IP:127.0.0.1 "
+                       "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+                       dir, dir);
+    if (len < 0 || (size_t)len >= sizeof cmd)
+        fail_msg("the openssl command for %s does not fit", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
 /** Removes what s_self_signed() made. */
 static inline void s_self_signed_free(const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    char cmd[PATH_MAX + 16];
+    int len = snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (len < 0 || (size_t)len >= sizeof cmd)
+        fail_msg("the rm command for %s does not fit", dir);
     (void)!system(cmd);
 }
 
