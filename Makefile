@@ -6,10 +6,12 @@ MAKEFLAGS += --no-print-directory
 NETD_ARGS ?=
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
+# clang and libclang-rt-dev (libFuzzer's runtime, which clang only
+# recommends) build the fuzz targets; the sanitizer builds use gcc.
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
-             libcmocka-dev python3 openssl socat iproute2 nodejs
-# Nice to have: clang-format for `make format`; the sanitizer builds use gcc.
-OPTIONAL  := clang clang-format
+             libcmocka-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev
+# Nice to have: clang-format for `make format`.
+OPTIONAL  := clang-format
 
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
@@ -17,7 +19,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: deps build run test asan tsan bench format clean
+.PHONY: deps build run test asan tsan fuzz fuzz-ci bench format clean
 
 # Packages dpkg does not report as installed; empty when there is nothing to do.
 missing = $(strip $(foreach p,$(1),$(if $(shell dpkg-query -W -f='$${Status}' $(p) 2>/dev/null \
@@ -49,6 +51,20 @@ asan tsan: deps
 	cmake --build build-$@ -j$(JOBS)
 	cd build-$@ && env $(SAN_ENV) ctest --output-on-failure -j2
 
+# libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan in
+# build-fuzz/; each runs FUZZ_SECONDS. A crash fails the target and leaves
+# its input in build-fuzz/fuzz/artifacts/<target>/ (run.sh prints the path).
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DNETD_FUZZ=ON
+	cmake --build build-fuzz -j$(JOBS) --target fuzz-targets
+	env $(SAN_ENV) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# What CI runs: every target for 60 s.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=60
+
 # netd-bench needs a netd to talk to: start one on a private name, wait until
 # it answers, and stop it whatever the benchmark's outcome.
 BENCH_SOCKET := @netd-bench-$(shell echo $$$$)
@@ -67,4 +83,4 @@ format:
 	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

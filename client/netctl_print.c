@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "netctl.h"
+#include "rpc.h"
 
 /* JSON_COMPACT for --json and --json=short, JSON_INDENT(2) for --json=pretty. */
 static size_t json_style = JSON_COMPACT;
@@ -141,9 +142,11 @@ void print_handle_table(const json_t *handles, bool plain)
 int result_bytes(const json_t *result, uint8_t **out, size_t *len)
 {
     const json_t *data = json_object_get(result, "data");
-    const char *encname = json_string_value(json_object_get(result, "encoding"));
+    const json_t *encv = json_object_get(result, "encoding");
     enum netd_encoding enc = NETD_ENC_BASE64;
-    if (!json_is_string(data) || (encname && netd_encoding_parse(encname, &enc) < 0))
+    /* A NUL in the name would make "hex\0..." read as hex. */
+    if (!json_is_string(data) ||
+        (encv && (!netd_json_text(encv) || netd_encoding_parse(json_string_value(encv), &enc) < 0)))
         return -1;
     return netd_data_decode(json_string_value(data), json_string_length(data), enc, out, len);
 }

@@ -11,7 +11,11 @@
 
 enum netd_encoding { NETD_ENC_BASE64 = 0, NETD_ENC_UTF8, NETD_ENC_HEX };
 
-/** Parses "base64", "utf8" or "hex". Returns 0, or -1 for any other name (NULL too). */
+/**
+ * Parses "base64", "utf8" or "hex" (a C string: a caller holding a JSON
+ * string first refuses one with a NUL byte, as netd_params_check() does).
+ * Returns 0, or -1 for any other name (NULL too).
+ */
 int netd_encoding_parse(const char *name, enum netd_encoding *out);
 
 /** "base64", "utf8" or "hex"; static storage. */

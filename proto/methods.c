@@ -5,6 +5,7 @@
  * meaning (for example that an address has host and port, or path).
  */
 #include "methods.h"
+#include "rpc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ static const struct netd_param p_chunk[] = {
     P_TIMEOUT, P_ENCODING, P_END};
 
 static const struct netd_param p_write[] = {
-    P_HANDLE(REQ), {.name = "data", .type = NETD_P_STRING, .flags = REQ},
+    P_HANDLE(REQ), {.name = "data", .type = NETD_P_DATA, .flags = REQ},
     P_ENCODING, P_TIMEOUT, P_BOOL("partial"), P_BOOL("oob"), P_END};
 
 static const struct netd_param p_shutdown[] = {
@@ -98,7 +99,7 @@ static const struct netd_param p_release[] = {P_HANDLE(REQ), P_BOOL("dup"), P_EN
 
 static const struct netd_param p_send_to[] = {
     P_HANDLE(REQ), {.name = "dest", .type = NETD_P_ANY, .flags = REQ},
-    {.name = "data", .type = NETD_P_STRING, .flags = REQ},
+    {.name = "data", .type = NETD_P_DATA, .flags = REQ},
     P_ENCODING, P_TIMEOUT, P_END};
 
 static const struct netd_param p_setsockopt[] = {
@@ -171,10 +172,16 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
 
 const struct netd_method *netd_method_find(const char *name)
 {
+    return name ? netd_method_findn(name, strlen(name)) : NULL;
+}
+
+const struct netd_method *netd_method_findn(const char *name, size_t len)
+{
     if (!name)
         return NULL;
     for (int i = 0; i < NETD_M__COUNT; i++) {
-        if (strcmp(netd_methods[i].name, name) == 0)
+        const char *n = netd_methods[i].name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
             return &netd_methods[i];
     }
     return NULL;
@@ -199,10 +206,8 @@ static int integer_in(const json_t *v, long long min, long long max)
 
 static int choice_ok(const struct netd_param *p, const json_t *v)
 {
-    if (!json_is_string(v))
-        return 0;
     for (const char *const *c = p->choices; *c; c++) {
-        if (strcmp(*c, json_string_value(v)) == 0)
+        if (netd_json_str_is(v, *c))
             return 1;
     }
     return 0;
@@ -212,29 +217,29 @@ static int choice_ok(const struct netd_param *p, const json_t *v)
  * that does is refused here rather than looked up. */
 static int handle_ok(const json_t *v)
 {
-    if (!json_is_string(v))
-        return 0;
     size_t n = json_string_length(v);
-    return n >= 1 && n <= 64 && strlen(json_string_value(v)) == n;
+    return netd_json_text(v) && n >= 1 && n <= 64;
 }
 
 static int value_ok(const struct netd_param *p, const json_t *v)
 {
     switch (p->type) {
     case NETD_P_STRING:
+        return netd_json_text(v);
+    case NETD_P_DATA:
         return json_is_string(v);
     case NETD_P_HANDLE:
         return handle_ok(v);
     case NETD_P_PORT:
-        return integer_in(v, 0, 65535) || (json_is_string(v) && json_string_length(v) > 0);
+        return integer_in(v, 0, 65535) || (netd_json_text(v) && json_string_length(v) > 0);
     case NETD_P_BOOL:
         return json_is_boolean(v);
     case NETD_P_TIMEOUT:
         return json_is_null(v) || (json_is_number(v) && json_number_value(v) >= 0 &&
                                    json_number_value(v) <= NETD_MAX_TIMEOUT);
     case NETD_P_NBYTES:
-        return integer_in(v, 1, NBYTES_MAX) || ((p->flags & NETD_PF_ALL) && json_is_string(v) &&
-                                                strcmp(json_string_value(v), "all") == 0);
+        return integer_in(v, 1, NBYTES_MAX) ||
+               ((p->flags & NETD_PF_ALL) && netd_json_str_is(v, "all"));
     case NETD_P_INT:
         return integer_in(v, p->min, p->max);
     case NETD_P_ENUM:
@@ -243,6 +248,23 @@ static int value_ok(const struct netd_param *p, const json_t *v)
         return 1;
     }
     return 0;
+}
+
+/* 1 when @p takes a string whose bytes are a name (not data), so a NUL in
+ * it is an error of its own. */
+static int takes_text(const struct netd_param *p)
+{
+    switch (p->type) {
+    case NETD_P_STRING:
+    case NETD_P_HANDLE:
+    case NETD_P_PORT:
+    case NETD_P_ENUM:
+        return 1;
+    case NETD_P_NBYTES:
+        return (p->flags & NETD_PF_ALL) != 0;
+    default:
+        return 0;
+    }
 }
 
 /* Writes "must be one of "a", "b"" for an enum; cut short if @len is small. */
@@ -261,6 +283,9 @@ static void describe(const struct netd_param *p, char *out, size_t len)
     switch (p->type) {
     case NETD_P_STRING:
         snprintf(out, len, "a string");
+        break;
+    case NETD_P_DATA:
+        snprintf(out, len, "a string of data");
         break;
     case NETD_P_HANDLE:
         snprintf(out, len, "a handle (a string of 1 to 64 characters)");
@@ -306,6 +331,11 @@ static enum netd_err check_present(const struct netd_method *m, const json_t *pa
         }
         if (json_is_null(v) && !(p->flags & NETD_PF_REQUIRED))
             continue;
+        if (takes_text(p) && json_is_string(v) && !netd_json_text(v)) {
+            /* Said apart: the part before the NUL may look right. */
+            snprintf(why, whylen, "parameter '%s' must not hold a NUL byte (\\u0000)", p->name);
+            return NETD_E_PARAMS;
+        }
         if (!value_ok(p, v)) {
             char what[160];
             describe(p, what, sizeof what);
@@ -322,7 +352,8 @@ enum netd_err netd_params_check(const struct netd_method *m, const json_t *param
     if (whylen > 0)
         why[0] = '\0';
     if (params && !json_is_object(params)) {
-        snprintf(why, whylen, "params must be an object of named parameters");
+        snprintf(why, whylen, "params must be an object of named parameters%s",
+                 json_is_array(params) ? " (positional params are not supported)" : "");
         return NETD_E_PARAMS;
     }
     if (params && check_present(m, params, why, whylen) != NETD_OK)

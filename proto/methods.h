@@ -50,9 +50,10 @@ enum netd_method_id {
 };
 
 enum netd_ptype {
-    NETD_P_STRING,  /* any string */
-    NETD_P_HANDLE,  /* a string of 1..64 characters */
-    NETD_P_PORT,    /* integer 0..65535, or a non-empty string (number or service name) */
+    NETD_P_STRING,  /* a string without NUL bytes (names, paths, hosts) */
+    NETD_P_DATA,    /* any string: bytes in the request's encoding; utf8 data may hold NUL */
+    NETD_P_HANDLE,  /* a string of 1..64 characters, no NUL */
+    NETD_P_PORT,    /* integer 0..65535, or a non-empty string without NUL (number or service) */
     NETD_P_BOOL,    /* true/false */
     NETD_P_TIMEOUT, /* null, or a number 0 <= t <= NETD_MAX_TIMEOUT (seconds) */
     NETD_P_NBYTES,  /* integer 1..2^53, or the string "all" when NETD_PF_ALL is set */
@@ -85,13 +86,22 @@ struct netd_method {
 /** Every method, indexed by enum netd_method_id. */
 extern const struct netd_method netd_methods[NETD_M__COUNT];
 
-/** The method named @name, or NULL. */
+/** The method named @name (a C string), or NULL. */
 const struct netd_method *netd_method_find(const char *name);
+
+/**
+ * The method whose name is exactly the @len bytes at @name, or NULL. A name
+ * with a NUL byte in it matches no method ("ping\0x" is not "ping").
+ */
+const struct netd_method *netd_method_findn(const char *name, size_t len);
 
 /**
  * Checks @params (an object, or NULL for none) against @m: every required
  * parameter present, every present one known and of the right type and
- * range. Returns NETD_OK, or NETD_E_PARAMS with a message naming the
+ * range. Strings are compared with their lengths: a NUL byte in any string
+ * parameter but data is refused, never read as the end of the string.
+ * Params that are not an object (positional params, a number...) are
+ * refused too. Returns NETD_OK, or NETD_E_PARAMS with a message naming the
  * parameter written to @why (always NUL-terminated).
  */
 enum netd_err netd_params_check(const struct netd_method *m, const json_t *params, char *why,

@@ -7,6 +7,7 @@
  */
 #include "rpc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +17,24 @@ static int id_valid(const json_t *id)
     return json_is_string(id) || json_is_number(id) || json_is_null(id);
 }
 
+int netd_json_str_is(const json_t *v, const char *s)
+{
+    size_t n = strlen(s);
+    return json_is_string(v) && json_string_length(v) == n &&
+           memcmp(json_string_value(v), s, n) == 0;
+}
+
+int netd_json_text(const json_t *v)
+{
+    return json_is_string(v) && memchr(json_string_value(v), '\0', json_string_length(v)) == NULL;
+}
+
 enum netd_err netd_rpc_parse(json_t *msg, struct netd_rpc_req *out, const char **why)
 {
     out->id = NULL;
     out->method = NULL;
+    out->method_len = 0;
+    out->m = NULL;
     out->params = NULL;
     if (!json_is_object(msg)) {
         *why = "a request must be a JSON object";
@@ -33,7 +48,7 @@ enum netd_err netd_rpc_parse(json_t *msg, struct netd_rpc_req *out, const char *
     }
     out->id = id;
     json_t *version = json_object_get(msg, "jsonrpc");
-    if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
+    if (!netd_json_str_is(version, "2.0")) {
         *why = version ? "\"jsonrpc\" must be \"2.0\"" : "missing \"jsonrpc\": \"2.0\"";
         return NETD_E_INVALID_REQUEST;
     }
@@ -43,13 +58,51 @@ enum netd_err netd_rpc_parse(json_t *msg, struct netd_rpc_req *out, const char *
         return NETD_E_INVALID_REQUEST;
     }
     out->method = json_string_value(method);
-    json_t *params = json_object_get(msg, "params");
-    if (params && !json_is_object(params)) {
-        *why = "\"params\" must be an object of named parameters";
-        return NETD_E_PARAMS;
-    }
-    out->params = params;
+    out->method_len = json_string_length(method);
+    out->m = netd_method_findn(out->method, out->method_len);
+    out->params = json_object_get(msg, "params");
     return NETD_OK;
+}
+
+/* Writes byte @c of a method name to @out (7 bytes) as itself, or as
+ * \u00XX when it is a control character; returns the length. */
+static size_t name_byte(unsigned char c, char *out)
+{
+    if (c >= 0x20 && c != 0x7f) {
+        out[0] = (char)c;
+        return 1;
+    }
+    return (size_t)snprintf(out, 7, "\\u%04x", c);
+}
+
+void netd_rpc_unknown_method(const struct netd_rpc_req *rq, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    /* Long names are cut, and a cut name ends in "...", so that a message
+     * can never show a shorter name that happens to be a method. */
+    int o = snprintf(buf, len, "method not found: ");
+    if (o < 0 || (size_t)o >= len)
+        return;
+    size_t at = (size_t)o, shown = rq->method_len < 200 ? rq->method_len : 200;
+    int cut = shown < rq->method_len;
+    for (size_t i = 0; i < shown; i++) {
+        char esc[7];
+        size_t n = name_byte((unsigned char)rq->method[i], esc);
+        /* Room for this byte, the "..." that may follow and the NUL. */
+        size_t after = i + 1 < shown || cut ? 4 : 1;
+        if (at + n + after > len) {
+            cut = 1;
+            break;
+        }
+        memcpy(buf + at, esc, n);
+        at += n;
+    }
+    if (cut && at + 4 <= len) {
+        memcpy(buf + at, "...", 3);
+        at += 3;
+    }
+    buf[at] = '\0';
 }
 
 char *netd_json_line(const json_t *v)

@@ -4,6 +4,12 @@
  * after every row netd must still answer a ping on the same connection and
  * on a second connection that stays open throughout, and must not have
  * exited.
+ *
+ * rows[] must pass today. pending_rows[] are cases that need a daemon
+ * change still to come (the method table entry taken from netd_rpc_parse,
+ * netd_handle_parse for handle names, NUL checks on nested strings); they
+ * run, and are expected to pass, only when PENDING_ENABLED is 1 or
+ * NETD_TEST_PENDING=1 is set, and are skipped otherwise.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,14 +22,28 @@
 
 #define MAX_REQUEST 65536
 
+/* Set to 1 once the daemon changes pending_rows[] wait for are in. */
+#define PENDING_ENABLED 0
+
+/*
+ * In a row's line: %H a stream of this connection, %E another one (for
+ * writes that succeed, so %H's bytes stay as the end of the test expects),
+ * %D a bound datagram handle of this connection, %O a stream of another
+ * connection; %Z, %X, %P, %S and %T are spellings of %H's name that are not
+ * its name (a leading zero in the worker or the sequence, a '+', a space, a
+ * tab written as \t).
+ */
 struct row {
-    const char *line;  /* %H: a stream of this connection; %O: one of another connection */
+    const char *line;
     size_t len;        /* 0: strlen(line); set for lines with a NUL byte */
-    int code;          /* the expected error code; 0: a notification, nothing comes back */
+    int code;          /* the expected error code; 0: a notification, nothing comes back;
+                          RESULT: a result */
     const char *id;    /* the answer's id, as JSON */
     const char *batch; /* an array answer: "code:id" items, code 0 for a result */
     int alt;           /* another code that is as right as @code, or 0 */
 };
+
+#define RESULT 1
 
 #define ERR(line, code, id)                                                                        \
     {                                                                                              \
@@ -32,6 +52,10 @@ struct row {
 #define RAW(lit, code, id)                                                                         \
     {                                                                                              \
         lit, sizeof(lit) - 1, code, id, NULL, 0                                                    \
+    }
+#define OKAY(line, id)                                                                             \
+    {                                                                                              \
+        line, 0, RESULT, id, NULL, 0                                                               \
     }
 #define NOANSWER(line)                                                                             \
     {                                                                                              \
@@ -146,40 +170,316 @@ static const struct row rows[] = {
     NOANSWER(
         "{\"jsonrpc\":\"2.0\",\"method\":\"read\",\"params\":{\"handle\":\"nope\",\"nbytes\":1}}"),
     NOANSWER("{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"params\":{\"bad\":true}}"),
-    NOANSWER("[{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}]"),
+    NOANSWER(
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}]"), /* A NUL byte never shortens a string into a
+                                                           valid one (issue 9, finding 9). */
+    ERR("{\"jsonrpc\":\"2.0\\u0000x\",\"id\":80,\"method\":\"ping\"}", -32600, "80"),
+    ERR("{\"jsonrpc\":\"2.0\\u0000\",\"id\":81,\"method\":\"ping\"}", -32600, "81"),
+    ERR("{\"jsonrpc\":\"\\u00002.0\",\"id\":82,\"method\":\"ping\"}", -32600, "82"),
+    ERR("{\"jsonrpc\":\"2\\u0000.0\",\"id\":83,\"method\":\"ping\"}", -32600, "83"),
+    ERR(RQ(84, "read", "{\"handle\":\"%H\",\"nbytes\":\"all\\u0000\",\"timeout\":0}"), -32602,
+        "84"),
+    ERR(RQ(85, "read", "{\"handle\":\"%H\",\"nbytes\":\"all\\u0000x\",\"timeout\":0}"), -32602,
+        "85"),
+    ERR(RQ(86, "read",
+           "{\"handle\":\"%H\",\"nbytes\":1,\"encoding\":\"hex\\u0000\",\"timeout\":0}"),
+        -32602, "86"),
+    ERR(RQ(87, "write", "{\"handle\":\"%E\",\"data\":\"AA==\",\"encoding\":\"base64\\u0000x\"}"),
+        -32602, "87"),
+    ERR(RQ(88, "chunk",
+           "{\"handle\":\"%H\",\"nbytes\":1,\"encoding\":\"utf8\\u0000\",\"timeout\":0}"),
+        -32602, "88"),
+    ERR(RQ(89, "shutdown", "{\"handle\":\"%H\",\"mode\":\"rw\\u0000\"}"), -32602, "89"),
+    ERR(RQ(90, "shutdown", "{\"handle\":\"%H\",\"mode\":\"r\\u0000w\"}"), -32602, "90"),
+    ERR(RQ(91, "wait", "{\"handle\":\"%H\",\"for\":\"readable\\u0000\",\"timeout\":0}"), -32602,
+        "91"),
+    ERR(RQ(92, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"type\":\"stream\\u0000\"}"), -32602,
+        "92"),
+    ERR(RQ(93, "address", "{\"host\":\"127.0.0.1\",\"port\":1,\"family\":\"inet\\u00006\"}"),
+        -32602, "93"),
+    ERR(RQ(94, "starttls", "{\"handle\":\"%H\",\"role\":\"client\\u0000\",\"timeout\":0}"), -32602,
+        "94"),
+    ERR(RQ(95, "getsockopt", "{\"handle\":\"%H\",\"option\":\"tcp-nodelay\\u0000\"}"), -32602,
+        "95"),
+    ERR(RQ(96, "setsockopt", "{\"handle\":\"%H\",\"option\":\"so-rcvbuf\\u0000x\",\"value\":4096}"),
+        -32602, "96"),
+    ERR(RQ(97, "connect", "{\"host\":\"127.0.0.1\\u0000evil\",\"port\":80}"), -32602, "97"),
+    ERR(RQ(98, "address", "{\"host\":\"localhost\\u0000.example\",\"port\":80}"), -32602, "98"),
+    ERR(RQ(99, "connect", "{\"host\":\"127.0.0.1\",\"port\":\"80\\u0000\"}"), -32602, "99"),
+    ERR(RQ(100, "connect", "{\"host\":\"127.0.0.1\",\"port\":\"http\\u0000x\"}"), -32602, "100"),
+    ERR(RQ(101, "connect", "{\"path\":\"/tmp/x\\u0000y\"}"), -32602, "101"),
+    ERR(RQ(102, "listen", "{\"path\":\"@a\\u0000b\"}"), -32602, "102"),
+    ERR(RQ(103, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"bindhost\":\"127.0.0.1\\u0000\"}"),
+        -32602, "103"),
+    ERR(RQ(104, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"bindport\":\"0\\u0000\"}"), -32602,
+        "104"),
+    ERR(RQ(105, "tls-config", "{\"cafile\":\"/etc/ssl/certs/ca-certificates.crt\\u0000x\"}"),
+        -32602, "105"),
+    ERR(RQ(106, "tls-config", "{\"capath\":\"/etc/ssl/certs\\u0000\"}"), -32602, "106"),
+    ERR(RQ(107, "starttls", "{\"handle\":\"%H\",\"servername\":\"a\\u0000b\",\"timeout\":0}"),
+        -32602, "107"),
+    ERR(RQ(108, "status", "{\"handle\":\"%H\\u0000\"}"), -32602, "108"),
+    ERR(RQ(109, "close", "{\"handle\":\"\\u0000%H\"}"), -32602, "109"),
+    ERR(RQ(110, "connect", "{\"address\":\"%H\\u0000\"}"), -32602, "110"),
+    ERR(RQ(111, "read", "{\"handle\":\"%H\",\"nbytes\":1,\"timeout\":\"0\\u0000\"}"), -32602,
+        "111"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":112,\"method\":\"\\u0000ping\"}", -32601, "112"),
+    /* Data is bytes: a NUL in utf8 data is written like any other byte. */
+    OKAY(RQ(113, "write", "{\"handle\":\"%E\",\"data\":\"a\\u0000b\",\"encoding\":\"utf8\"}"),
+         "113"),
+    /* The method is looked up before its params are judged (finding 15). */
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":120,\"method\":\"nosuch\",\"params\":[1,2]}", -32601, "120"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":121,\"method\":\"nosuch\",\"params\":[]}", -32601, "121"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":122,\"method\":\"nosuch\",\"params\":7}", -32601, "122"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":123,\"method\":\"nosuch\",\"params\":\"x\"}", -32601, "123"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":124,\"method\":\"nosuch\",\"params\":null}", -32601, "124"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":125,\"method\":\"nosuch\",\"params\":{\"handle\":5}}", -32601,
+        "125"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":126,\"method\":\"Read\",\"params\":[\"%H\",1]}", -32601,
+        "126"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":127,\"method\":\"read\",\"params\":[\"%H\",1]}", -32602,
+        "127"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":128,\"method\":\"status\",\"params\":[\"%H\"]}", -32602,
+        "128"),
+    NOANSWER("{\"jsonrpc\":\"2.0\",\"method\":\"nosuch\",\"params\":[1]}"),
+    NOANSWER("{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"params\":[1]}"),
+    BATCH("[{\"jsonrpc\":\"2.0\",\"id\":129,\"method\":\"nosuch\",\"params\":[1]},"
+          "{\"jsonrpc\":\"2.0\",\"id\":130,\"method\":\"ping\",\"params\":[1]}]",
+          "-32601:129,-32602:130"),
+    /* More of the envelope. */
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"ping\"}", -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":131,\"method\":\"ping\",\"jsonrpc\":\"2.0\"}", -32700, "null"),
+    ERR(RQ(132, "ping", "{\"a\":1,\"a\":2}"), -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775808,\"method\":\"ping\"}", -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":1e400,\"method\":\"ping\"}", -32700, "null"),
+    ERR("\xef\xbb\xbf{\"jsonrpc\":\"2.0\",\"id\":133,\"method\":\"ping\"}", -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":134,\"method\":\"p\\ud800\"}", -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":135,\"method\":\"ping\",\"params\":{\"x\":\"\t\"}}", -32700,
+        "null"),
+    ERR("[", -32700, "null"),
+    ERR("[{}", -32700, "null"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":136,\"method\":[]}", -32600, "136"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":137,\"method\":{}}", -32600, "137"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":138,\"method\":true}", -32600, "138"),
+    ERR("{\"jsonrpc\":[\"2.0\"],\"id\":139,\"method\":\"ping\"}", -32600, "139"),
+    ERR("{\"jsonrpc\":\"2.00\",\"id\":140,\"method\":\"ping\"}", -32600, "140"),
+    ERR("{\"jsonrpc\":\"2\",\"id\":141,\"method\":\"ping\"}", -32600, "141"),
+    ERR("{\"JSONRPC\":\"2.0\",\"id\":142,\"method\":\"ping\"}", -32600, "142"),
+    OKAY(" \t{\"jsonrpc\":\"2.0\",\"id\":143,\"method\":\"ping\"} ", "143"),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":144,\"method\":\"ping\"}\r", "144"),
+    OKAY("{\"method\":\"ping\",\"id\":145,\"jsonrpc\":\"2.0\"}", "145"),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"ping\"}", "\"\""),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":\"a\\u0000b\",\"method\":\"ping\"}", "\"a\\u0000b\""),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", "1.5"),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"ping\"}", "0"),
+    OKAY("{\"jsonrpc\":\"2.0\",\"id\":-9223372036854775808,\"method\":\"ping\"}",
+         "-9223372036854775808"),
+    BATCH("[[{\"jsonrpc\":\"2.0\",\"id\":146,\"method\":\"ping\"}]]", "-32600:null"),
+    BATCH("[{\"jsonrpc\":\"2.0\",\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"id\":147,"
+          "\"method\":\"ping\"}]",
+          "0:147"),
+    BATCH("[{\"jsonrpc\":\"2.0\",\"id\":148,\"method\":\"read\",\"params\":{\"handle\":\"%H\","
+          "\"nbytes\":\"all\\u0000\",\"timeout\":0}},{\"jsonrpc\":\"2.0\",\"id\":149,\"method\":"
+          "\"ping\"}]",
+          "-32602:148,0:149"),
+    NOANSWER(
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"ping\"},{\"jsonrpc\":\"2.0\",\"method\":\"nosuch\"}]"),
+    NOANSWER(""),
+    NOANSWER("   \t"),
+    /* Parameters of every kind of method. */
+    ERR(RQ(170, "close", "{}"), -32602, "170"),
+    ERR(RQ(171, "cancel", "{}"), -32602, "171"),
+    ERR(RQ(172, "keep", "{\"handle\":true}"), -32602, "172"),
+    ERR(RQ(173, "pending", "{\"handle\":[]}"), -32602, "173"),
+    ERR(RQ(174, "flush", "{\"handle\":{}}"), -32602, "174"),
+    ERR(RQ(175, "localname", "{\"handle\":null}"), -32602, "175"),
+    ERR(RQ(176, "peername", "{}"), -32602, "176"),
+    ERR(RQ(177, "accept", "{\"handle\":\"%H\",\"timeout\":{}}"), -32602, "177"),
+    ERR(RQ(178, "accept", "{\"handle\":\"%H\",\"keep\":1}"), -32602, "178"),
+    ERR(RQ(179, "listen", "{\"host\":\"127.0.0.1\",\"port\":0,\"backlog\":0}"), -32602, "179"),
+    ERR(RQ(180, "listen", "{\"host\":\"127.0.0.1\",\"port\":0,\"backlog\":65536}"), -32602, "180"),
+    ERR(RQ(181, "listen", "{\"host\":\"127.0.0.1\",\"port\":0,\"reuseaddr\":\"yes\"}"), -32602,
+        "181"),
+    ERR(RQ(182, "server", "{\"host\":\"127.0.0.1\",\"port\":0,\"backlog\":-1}"), -32602, "182"),
+    ERR(RQ(183, "recv-from", "{\"handle\":\"%H\",\"nbytes\":0}"), -32602, "183"),
+    ERR(RQ(184, "recv-from", "{\"handle\":\"%H\",\"peek\":\"no\"}"), -32602, "184"),
+    ERR(RQ(185, "send-to", "{\"handle\":\"%H\",\"data\":\"\"}"), -32602, "185"),
+    ERR(RQ(186, "send-to", "{\"handle\":\"%H\",\"dest\":{}}"), -32602, "186"),
+    ERR(RQ(187, "setsockopt", "{\"handle\":\"%H\",\"option\":\"so-rcvbuf\"}"), -32602, "187"),
+    ERR(RQ(188, "setsockopt", "{\"handle\":\"%H\",\"option\":\"so-nothing\",\"value\":1}"), -32602,
+        "188"),
+    ERR(RQ(189, "setsockopt", "{\"handle\":\"%H\",\"option\":\"so-rcvbuf\",\"value\":\"big\"}"),
+        -32602, "189"),
+    ERR(RQ(190, "getsockopt", "{\"handle\":\"%H\",\"option\":\"SO-RCVBUF\"}"), -32602, "190"),
+    ERR(RQ(191, "getsockopt", "{\"handle\":\"%H\"}"), -32602, "191"),
+    ERR(RQ(192, "pair", "{\"type\":\"seqpacket\"}"), -32602, "192"),
+    ERR(RQ(193, "pair", "{\"keep\":\"true\"}"), -32602, "193"),
+    ERR(RQ(194, "release", "{\"handle\":\"%H\",\"dup\":1}"), -32602, "194"),
+    ERR(RQ(195, "assign", "{\"keep\":0}"), -32602, "195"),
+    ERR(RQ(196, "assign", "{}"), -32602, "196"),
+    ERR(RQ(197, "starttls", "{\"handle\":\"%H\",\"role\":\"nobody\"}"), -32602, "197"),
+    ERR(RQ(198, "starttls", "{\"handle\":\"%H\",\"verify\":\"no\"}"), -32602, "198"),
+    ERR(RQ(199, "tls-config", "{\"cafile\":5}"), -32602, "199"),
+    ERR(RQ(200, "disconnect", "{}"), -32602, "200"),
+    ERR(RQ(201, "address-unpack", "{\"handle\":7}"), -32602, "201"),
+    ERR(RQ(202, "accept-loop", "{\"handle\":\"%H\",\"x\":1}"), -32602, "202"),
+    ERR(RQ(203, "handles", "{\"all\":true}"), -32602, "203"),
+    ERR(RQ(204, "stats", "[]"), -32602, "204"),
+    ERR(RQ(205, "rpc.discover", "{\"x\":1}"), -32602, "205"),
+    ERR(RQ(206, "local-addresses", "{\"family\":\"inet\"}"), -32602, "206"),
+    ERR(RQ(207, "connect", "{}"), -32602, "207"),
+    ERR(RQ(208, "connect", "{\"host\":\"127.0.0.1\"}"), -32602, "208"),
+    ERR(RQ(209, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"options\":[1]}"), -32602, "209"),
+    ERR(RQ(210, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"options\":{\"so-nothing\":1}}"),
+        -32602, "210"),
+    ERR(RQ(211, "connect", "{\"host\":\"127.0.0.1\",\"port\":1,\"tls\":5}"), -32602, "211"),
+    ERR(RQ(212, "listen", "{\"path\":\"\"}"), -32602, "212"),
+    ERR(RQ(213, "write", "{\"handle\":\"%H\",\"data\":\"A\"}"), -32602, "213"),
+    ERR(RQ(214, "write", "{\"handle\":\"%H\",\"data\":\"AB==\"}"), -32602, "214"),
+    ERR(RQ(215, "write", "{\"handle\":\"%H\",\"data\":\"AA=\"}"), -32602, "215"),
+    ERR(RQ(216, "write", "{\"handle\":\"%H\",\"data\":\"AA AA\"}"), -32602, "216"),
+    ERR(RQ(217, "write", "{\"handle\":\"%H\",\"data\":\"0g\",\"encoding\":\"hex\"}"), -32602,
+        "217"),
+    ERR(RQ(218, "write", "{\"handle\":\"%H\",\"data\":\"\",\"partial\":\"yes\"}"), -32602, "218"),
+    ERR(RQ(219, "write", "{\"handle\":\"%H\",\"data\":\"\",\"oob\":1}"), -32602, "219"),
+    ERR(RQ(220, "read", "{\"handle\":\"%H\",\"nbytes\":1,\"encoding\":\"BASE64\"}"), -32602, "220"),
+    ERR(RQ(221, "read", "{\"handle\":\"%H\",\"nbytes\":true}"), -32602, "221"),
+    ERR(RQ(222, "read", "{\"handle\":\"%H\",\"nbytes\":[1]}"), -32602, "222"),
+    ERR(RQ(223, "read", "{\"handle\":\"%H\",\"nbytes\":\"\"}"), -32602, "223"),
+    ERR(RQ(224, "read", "{\"handle\":\"%H\",\"nbytes\":\" all\"}"), -32602, "224"),
+    /* The right handle for the wrong call. */
+    ERR(RQ(230, "accept", "{\"handle\":\"%H\",\"timeout\":0}"), -32003, "230"),
+    ERR(RQ(231, "recv-from", "{\"handle\":\"%H\",\"timeout\":0}"), -32003, "231"),
+    ERR(RQ(232, "address-unpack", "{\"handle\":\"%H\"}"), -32003, "232"),
+    ERR(RQ(233, "accept-loop", "{\"handle\":\"%H\"}"), -32003, "233"),
+    ERR(RQ(234, "send-to",
+           "{\"handle\":\"%H\",\"dest\":{\"host\":\"127.0.0.1\",\"port\":9},\"data\":\"\"}"),
+        -32003, "234"),
+    ERR(RQ(235, "connect", "{\"address\":\"%H\"}"), -32003, "235"),
+    ERR(RQ(236, "wait", "{\"handle\":\"%H\",\"for\":\"resolved\",\"timeout\":0}"), -32003, "236"),
+    /* Names no handle has. */
+    ERR(RQ(240, "status", "{\"handle\":\"h0.fffffffffffffff\"}"), -32002, "240"),
+    ERR(RQ(241, "status", "{\"handle\":\"h255.1\"}"), -32002, "241"),
+    ERR(RQ(242, "status", "{\"handle\":\"h4096.1\"}"), -32002, "242"),
+    ERR(RQ(243, "status", "{\"handle\":\"h0.0\"}"), -32002, "243"),
+    ERR(RQ(244, "release", "{\"handle\":\"nope\"}"), -32002, "244"),
+    ERR(RQ(245, "keep", "{\"handle\":\"%O\"}"), -32002, "245"),
+    ERR(RQ(246, "write", "{\"handle\":\"%O\",\"data\":\"\"}"), -32002, "246"),
+    ERR(RQ(247, "status", "{\"handle\":\"%H.\"}"), -32002, "247"),
+    ERR(RQ(248, "status", "{\"handle\":\"%Hx\"}"), -32002, "248"),
+    /* An idle stream read with timeout 0: timeout, nothing consumed. */
+    ERR(RQ(250, "read", "{\"handle\":\"%H\",\"nbytes\":1,\"timeout\":0}"), -32001, "250"),
+};
+
+/*
+ * Cases that pass once the daemon changes they wait for are in; skipped
+ * until then (PENDING_ENABLED, NETD_TEST_PENDING=1). What each group needs:
+ */
+static const struct row pending_rows[] = {
+    /* dispatch_request() takes the method from netd_rpc_parse() (rq.m,
+     * found by the whole name) instead of netd_method_find(rq.method). */
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":300,\"method\":\"ping\\u0000x\"}", -32601, "300"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":301,\"method\":\"stats\\u0000evil\"}", -32601, "301"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":302,\"method\":\"ping\\u0000\"}", -32601, "302"),
+    ERR("{\"jsonrpc\":\"2.0\",\"id\":303,\"method\":\"handles\\u0000\",\"params\":{}}", -32601,
+        "303"),
+    BATCH("[{\"jsonrpc\":\"2.0\",\"id\":304,\"method\":\"ping\"},"
+          "{\"jsonrpc\":\"2.0\",\"id\":305,\"method\":\"ping\\u0000x\"}]",
+          "0:304,-32601:305"),
+    /* Strings inside tls, dest and sockopt values are checked for NUL in
+     * daemon/tls_ctx.c, datagram.c and sockopt.c (netd_json_text). */
+    ERR(RQ(310, "connect",
+           "{\"host\":\"127.0.0.1\",\"port\":1,\"tls\":{\"cafile\":"
+           "\"/etc/ssl/certs/ca-certificates.crt\\u0000x\"}}"),
+        -32602, "310"),
+    ERR(RQ(311, "connect",
+           "{\"host\":\"127.0.0.1\",\"port\":1,\"tls\":{\"servername\":\"a\\u0000b\"}}"),
+        -32602, "311"),
+    ERR(RQ(312, "send-to",
+           "{\"handle\":\"%D\",\"dest\":{\"host\":\"127.0.0.1\\u0000x\",\"port\":9},\"data\":"
+           "\"\"}"),
+        -32602, "312"),
+    ERR(RQ(313, "send-to", "{\"handle\":\"%D\",\"dest\":{\"path\":\"@a\\u0000b\"},\"data\":\"\"}"),
+        -32602, "313"),
+    ERR(RQ(314, "send-to", "{\"handle\":\"%D\",\"dest\":\"%D\\u0000\",\"data\":\"\"}"), -32602,
+        "314"),
+    ERR(RQ(315, "setsockopt",
+           "{\"handle\":\"%D\",\"option\":\"ip-add-membership\",\"value\":\"224.0.0.1\\u0000x\"}"),
+        -32602, "315"),
+    /* daemon/handle.c reads names with netd_handle_parse(): only the
+     * canonical spelling names a handle (finding 10). The close comes last:
+     * today it closes %H. */
+    ERR(RQ(320, "status", "{\"handle\":\"%Z\"}"), -32002, "320"),
+    ERR(RQ(321, "status", "{\"handle\":\"%X\"}"), -32002, "321"),
+    ERR(RQ(322, "status", "{\"handle\":\"%P\"}"), -32002, "322"),
+    ERR(RQ(323, "status", "{\"handle\":\"%S\"}"), -32002, "323"),
+    ERR(RQ(324, "status", "{\"handle\":\"%T\"}"), -32002, "324"),
+    ERR(RQ(325, "read", "{\"handle\":\"%Z\",\"nbytes\":1,\"timeout\":0}"), -32002, "325"),
+    ERR(RQ(326, "write", "{\"handle\":\"%P\",\"data\":\"\"}"), -32002, "326"),
+    ERR(RQ(327, "connect", "{\"address\":\"%X\"}"), -32002, "327"),
+    ERR(RQ(328, "close", "{\"handle\":\"%X\"}"), -32002, "328"),
 };
 
 struct ctx {
     struct netd_proc *n;
     netd_client *raw, *watcher;
-    char *own, *other;
+    char *own, *extra, *dgram, *other;
+    const struct row *rows; /* the table being run */
 };
 
 /* Rows whose answer was wrong; the table goes on so one run shows them all. */
 static int failed_rows;
 
-static void row_fail(size_t i, const char *fmt, ...)
+static void row_fail(const struct ctx *x, size_t i, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    print_error("row %zu (%.200s): %s\n", i, rows[i].line, msg);
+    print_error("row %zu (%.200s): %s\n", i, x->rows[i].line, msg);
     failed_rows++;
 }
 
-/* The row's line with %H and %O replaced and a newline added; malloc'd. */
+/* Writes the text for placeholder @c (the letter after '%') to @o; returns
+ * its length, or -1 when @c is not a placeholder. */
+static int placeholder(char c, const struct ctx *x, char *o)
+{
+    const char *h = x->own, *dot = strchr(h, '.');
+    switch (c) {
+    case 'H':
+        return sprintf(o, "%s", h);
+    case 'E':
+        return sprintf(o, "%s", x->extra);
+    case 'D':
+        return sprintf(o, "%s", x->dgram);
+    case 'O':
+        return sprintf(o, "%s", x->other);
+    case 'Z': /* h0.1 -> h00.1 */
+        return sprintf(o, "h0%s", h + 1);
+    case 'X': /* h0.1 -> h0.01 */
+        return sprintf(o, "%.*s0%s", (int)(dot + 1 - h), h, dot + 1);
+    case 'P': /* h0.1 -> h+0.1 */
+        return sprintf(o, "h+%s", h + 1);
+    case 'S': /* h0.1 -> "h 0.1" */
+        return sprintf(o, "h %s", h + 1);
+    case 'T': /* h0.1 -> "h\t0.1", escaped as JSON needs */
+        return sprintf(o, "h\\t%s", h + 1);
+    default:
+        return -1;
+    }
+}
+
+/* The row's line with its placeholders replaced and a newline added; malloc'd. */
 static char *expand(const struct row *rw, const struct ctx *x, size_t *outlen)
 {
     size_t len = rw->len ? rw->len : strlen(rw->line);
-    char *out = malloc(len + 4 * 64 + 2), *o = out;
+    char *out = malloc(len + 4 * 70 + 2), *o = out;
     assert_non_null(out);
     for (size_t i = 0; i < len; i++) {
-        if (rw->line[i] == '%' && i + 1 < len &&
-            (rw->line[i + 1] == 'H' || rw->line[i + 1] == 'O')) {
-            const char *h = rw->line[i + 1] == 'H' ? x->own : x->other;
-            o += sprintf(o, "%s", h);
+        int n = rw->line[i] == '%' && i + 1 < len ? placeholder(rw->line[i + 1], x, o) : -1;
+        if (n >= 0) {
+            o += n;
             i++;
             continue;
         }
@@ -190,14 +490,24 @@ static char *expand(const struct row *rw, const struct ctx *x, size_t *outlen)
     return out;
 }
 
+/* An id as the rows write it (JSON text; it may hold \u0000). */
+static json_t *load_id(const char *idjson)
+{
+    json_t *v = json_loads(idjson, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    if (!v)
+        fail_msg("the table's id %s is not JSON", idjson);
+    return v;
+}
+
 /* Checks one answer object against an expected code (0: a result) and id. */
-static void check_one(size_t i, const json_t *msg, int code, const char *idjson)
+static void check_one(const struct ctx *x, size_t i, const json_t *msg, int code,
+                      const char *idjson)
 {
     int got = netd_error_code(json_object_get(msg, "error"));
-    if (code && rows[i].alt && got == rows[i].alt)
+    if (code && x->rows[i].alt && got == x->rows[i].alt)
         code = got;
     char *s = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_t *want = json_loads(idjson, JSON_DECODE_ANY, NULL);
+    json_t *want = load_id(idjson);
     const json_t *id = json_object_get(msg, "id");
     const char *version = json_string_value(json_object_get(msg, "jsonrpc"));
     int ok = json_is_object(msg) && version && strcmp(version, "2.0") == 0;
@@ -209,20 +519,20 @@ static void check_one(size_t i, const json_t *msg, int code, const char *idjson)
              json_is_string(json_object_get(json_object_get(msg, "error"), "message"));
     json_decref(want);
     if (!ok)
-        row_fail(i, "expected code %d id %s, got %s", code, idjson, s);
+        row_fail(x, i, "expected code %d id %s, got %s", code, idjson, s);
     free(s);
 }
 
 /* A batch answer: every "code:id" item of the row matched by exactly one element, in any order. */
-static void check_batch(size_t i, const json_t *msg)
+static void check_batch(const struct ctx *x, size_t i, const json_t *msg)
 {
     if (!json_is_array(msg)) {
         char *dump = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
-        row_fail(i, "expected an array answer, got %s", dump);
+        row_fail(x, i, "expected an array answer, got %s", dump);
         free(dump);
         return;
     }
-    char *items = strdup(rows[i].batch), *save = NULL;
+    char *items = strdup(x->rows[i].batch), *save = NULL;
     size_t want = 0;
     for (char *it = strtok_r(items, ",", &save); it; it = strtok_r(NULL, ",", &save), want++) {
         int code = atoi(it);
@@ -232,20 +542,20 @@ static void check_batch(size_t i, const json_t *msg)
         int found = 0;
         json_array_foreach(msg, k, el)
         {
-            json_t *wid = json_loads(idjson, JSON_DECODE_ANY, NULL);
+            json_t *wid = load_id(idjson);
             const json_t *err = json_object_get(el, "error");
             int match =
                 json_equal(json_object_get(el, "id"), wid) &&
                 (code ? netd_error_code(err) == code : json_object_get(el, "result") != NULL);
             json_decref(wid);
             if (match && ++found == 1)
-                check_one(i, el, code, idjson);
+                check_one(x, i, el, code, idjson);
         }
         if (found == 0)
-            row_fail(i, "no element with code %d id %s", code, idjson);
+            row_fail(x, i, "no element with code %d id %s", code, idjson);
     }
     if (json_array_size(msg) != want)
-        row_fail(i, "expected %zu elements, got %zu", want, json_array_size(msg));
+        row_fail(x, i, "expected %zu elements, got %zu", want, json_array_size(msg));
     free(items);
 }
 
@@ -256,7 +566,7 @@ static void check_still_up(size_t i, struct ctx *x, int quiet_ms)
     json_t *extra = NULL;
     if (netd_client_next(x->raw, quiet_ms, &extra) == 0) {
         char *s = json_dumps(extra, JSON_COMPACT | JSON_ENCODE_ANY);
-        row_fail(i, "an unexpected extra message: %s", s);
+        row_fail(x, i, "an unexpected extra message: %s", s);
         free(s);
         json_decref(extra);
     }
@@ -266,22 +576,23 @@ static void check_still_up(size_t i, struct ctx *x, int quiet_ms)
 
 static void run_row(size_t i, struct ctx *x)
 {
+    const struct row *rw = &x->rows[i];
     size_t len;
-    char *line = expand(&rows[i], x, &len);
+    char *line = expand(rw, x, &len);
     if (netd_client_send_raw(x->raw, line, len) < 0)
         fail_msg("row %zu: send failed: %s", i, strerror(errno));
     free(line);
-    if (rows[i].code || rows[i].batch) {
+    if (rw->code || rw->batch) {
         json_t *msg = NULL;
         if (netd_client_next(x->raw, H_ANSWER_MS, &msg) < 0)
-            fail_msg("row %zu (%.200s): no answer: %s", i, rows[i].line, strerror(errno));
-        if (rows[i].batch)
-            check_batch(i, msg);
+            fail_msg("row %zu (%.200s): no answer: %s", i, rw->line, strerror(errno));
+        if (rw->batch)
+            check_batch(x, i, msg);
         else
-            check_one(i, msg, rows[i].code, rows[i].id);
+            check_one(x, i, msg, rw->code == RESULT ? 0 : rw->code, rw->id);
         json_decref(msg);
     }
-    check_still_up(i, x, rows[i].code || rows[i].batch ? 0 : 200);
+    check_still_up(i, x, rw->code || rw->batch ? 0 : 200);
 }
 
 static void ctx_open(struct ctx *x, struct peer *echo)
@@ -291,28 +602,59 @@ static void ctx_open(struct ctx *x, struct peer *echo)
     x->raw = h_client(x->n);
     x->watcher = h_client(x->n);
     x->own = h_connect(x->raw, h_peer_host(echo), h_peer_port(echo));
+    x->extra = h_connect(x->raw, h_peer_host(echo), h_peer_port(echo));
+    x->dgram = h_new_handle(
+        x->raw, "listen",
+        json_pack("{s:s,s:i,s:s}", "host", "127.0.0.1", "port", 0, "type", "datagram"));
     x->other = h_connect(x->watcher, h_peer_host(echo), h_peer_port(echo));
+}
+
+static void ctx_free(struct ctx *x)
+{
+    free(x->own);
+    free(x->extra);
+    free(x->dgram);
+    free(x->other);
+}
+
+/* Runs @n rows of @rows on a fresh netd; fails listing every wrong row. */
+static void run_table(const struct row *rows_, size_t n, struct ctx *x)
+{
+    struct peer *echo = h_peer_tcp(PEER_ECHO, AF_INET, NULL, 0);
+    ctx_open(x, echo);
+    x->rows = rows_;
+    failed_rows = 0;
+    for (size_t i = 0; i < n; i++)
+        run_row(i, x);
+    if (failed_rows)
+        fail_msg("%d of %zu rows were answered wrongly (listed above)", failed_rows, n);
 }
 
 static void test_table(void **state)
 {
-    struct peer *echo = h_peer_tcp(PEER_ECHO, AF_INET, NULL, 0);
     struct ctx x;
-    ctx_open(&x, echo);
     size_t nrows = sizeof rows / sizeof rows[0];
-    assert_true(nrows >= 40);
-    failed_rows = 0;
-    for (size_t i = 0; i < nrows; i++)
-        run_row(i, &x);
-    if (failed_rows)
-        fail_msg("%d of %zu rows were answered wrongly (listed above)", failed_rows, nrows);
+    /* Issue 9 asks for at least 150 hostile inputs in this table. */
+    assert_true(nrows >= 150);
+    run_table(rows, nrows, &x);
     /* The handles used by the rows are intact: both streams still echo. */
     h_write(x.raw, x.own, "intact", 6);
     h_read_expect(x.raw, x.own, "intact", 6, 10);
     h_write(x.watcher, x.other, "intact", 6);
     h_read_expect(x.watcher, x.other, "intact", 6, 10);
-    free(x.own);
-    free(x.other);
+    ctx_free(&x);
+}
+
+static void test_pending(void **state)
+{
+    const char *env = getenv("NETD_TEST_PENDING");
+    if (!PENDING_ENABLED && !(env && strcmp(env, "1") == 0)) {
+        print_message("pending rows wait for daemon changes; NETD_TEST_PENDING=1 runs them\n");
+        skip();
+    }
+    struct ctx x;
+    run_table(pending_rows, sizeof pending_rows / sizeof pending_rows[0], &x);
+    ctx_free(&x);
 }
 
 /* A line past --max-request is refused; the request right after it on the same send is served. */
@@ -342,8 +684,7 @@ static void test_overlong_line(void **state)
     assert_non_null(json_object_get(msg, "result"));
     json_decref(msg);
     json_decref(h_call(x.watcher, "ping", NULL));
-    free(x.own);
-    free(x.other);
+    ctx_free(&x);
 }
 
 /* Nesting far deeper than any parser should follow: a parse error, not a crash. */
@@ -366,14 +707,14 @@ static void test_deep_nesting(void **state)
     json_decref(msg);
     json_decref(h_call(x.raw, "ping", NULL));
     json_decref(h_call(x.watcher, "ping", NULL));
-    free(x.own);
-    free(x.other);
+    ctx_free(&x);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_table, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_pending, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_overlong_line, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting, h_setup, h_teardown),
     };

@@ -81,6 +81,14 @@ static void test_find(void **state)
     assert_null(netd_method_find("tls"));
     assert_non_null(netd_method_find("tls-config"));
     assert_null(netd_method_find(NULL));
+    assert_ptr_equal(netd_method_findn("ping", 4), method("ping"));
+    assert_ptr_equal(netd_method_findn("pingx", 4), method("ping"));
+    assert_null(netd_method_findn("ping\0x", 6));
+    assert_null(netd_method_findn("stats\0evil", 10));
+    assert_null(netd_method_findn("ping\0", 5));
+    assert_null(netd_method_findn("ping", 3));
+    assert_null(netd_method_findn("", 0));
+    assert_null(netd_method_findn(NULL, 0));
 }
 
 static void test_param_specs_are_sane(void **state)
@@ -120,7 +128,7 @@ static const struct {
     {"accept", "handle:h* timeout:t keep:b"},
     {"read", "handle:h* nbytes:n* timeout:t encoding:e peek:b"},
     {"chunk", "handle:h* nbytes:n* timeout:t encoding:e"},
-    {"write", "handle:h* data:s* encoding:e timeout:t partial:b oob:b"},
+    {"write", "handle:h* data:d* encoding:e timeout:t partial:b oob:b"},
     {"pending", "handle:h*"},
     {"flush", "handle:h*"},
     {"shutdown", "handle:h* mode:e"},
@@ -137,7 +145,7 @@ static const struct {
     {"server",
      "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a options:a keep:b"},
     {"recv-from", "handle:h* nbytes:n timeout:t encoding:e peek:b"},
-    {"send-to", "handle:h* dest:a* data:s* encoding:e timeout:t"},
+    {"send-to", "handle:h* dest:a* data:d* encoding:e timeout:t"},
     {"setsockopt", "handle:h* option:e* value:a*"},
     {"getsockopt", "handle:h* option:e*"},
     {"pair", "type:e keep:b"},
@@ -153,9 +161,9 @@ static const struct {
 static char type_letter(enum netd_ptype t)
 {
     static const char letters[] = {
-        [NETD_P_STRING] = 's', [NETD_P_HANDLE] = 'h',  [NETD_P_PORT] = 'p',
-        [NETD_P_BOOL] = 'b',   [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n',
-        [NETD_P_INT] = 'i',    [NETD_P_ENUM] = 'e',    [NETD_P_ANY] = 'a',
+        [NETD_P_STRING] = 's', [NETD_P_DATA] = 'd',    [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
+        [NETD_P_BOOL] = 'b',   [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
+        [NETD_P_ENUM] = 'e',   [NETD_P_ANY] = 'a',
     };
     return letters[t];
 }
@@ -186,8 +194,12 @@ static void test_params_absent_empty_or_not_object(void **state)
     OK("ping", NULL);
     OK("ping", "{}");
     OK("stats", "{}");
-    BAD("ping", "[]");
-    BAD("ping", "\"x\"");
+    BAD_WHY("ping", "[]",
+            "params must be an object of named parameters (positional params are not supported)");
+    BAD_WHY("read", "[\"h0.1\",1]",
+            "params must be an object of named parameters (positional params are not supported)");
+    BAD_WHY("ping", "\"x\"", "params must be an object of named parameters");
+    BAD("ping", "7");
     BAD_WHY("status", NULL, "missing required parameter 'handle'");
     BAD_WHY("status", "{}", "missing required parameter 'handle'");
 }
@@ -356,6 +368,58 @@ static void test_enum(void **state)
         OK("wait", json);
     }
     BAD("wait", "{\"handle\":\"h\",\"for\":\"closed\"}");
+}
+
+/* A NUL byte never ends a string early: the part before it is not what
+ * was sent, so every name-like string holding one is refused, naming the
+ * parameter; data may hold NUL (utf8), and the codec judges it. */
+static void test_nul_bytes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *params, *param;
+    } bad[] = {
+        {"read", "{\"handle\":\"h0.1\",\"nbytes\":\"all\\u0000\"}", "nbytes"},
+        {"read", "{\"handle\":\"h0.1\",\"nbytes\":\"all\\u0000x\"}", "nbytes"},
+        {"read", "{\"handle\":\"h0.1\",\"nbytes\":1,\"encoding\":\"hex\\u0000\"}", "encoding"},
+        {"read", "{\"handle\":\"h0.1\",\"nbytes\":1,\"encoding\":\"utf8\\u0000x\"}", "encoding"},
+        {"write", "{\"handle\":\"h0.1\",\"data\":\"\",\"encoding\":\"base64\\u0000\"}", "encoding"},
+        {"shutdown", "{\"handle\":\"h0.1\",\"mode\":\"r\\u0000w\"}", "mode"},
+        {"wait", "{\"handle\":\"h0.1\",\"for\":\"readable\\u0000\"}", "for"},
+        {"connect", "{\"host\":\"x\",\"port\":1,\"type\":\"stream\\u0000\"}", "type"},
+        {"address", "{\"host\":\"x\",\"family\":\"inet\\u00006\"}", "family"},
+        {"starttls", "{\"handle\":\"h0.1\",\"role\":\"client\\u0000\"}", "role"},
+        {"setsockopt", "{\"handle\":\"h0.1\",\"option\":\"so-rcvbuf\\u0000\",\"value\":1}",
+         "option"},
+        {"getsockopt", "{\"handle\":\"h0.1\",\"option\":\"tcp-nodelay\\u0000x\"}", "option"},
+        {"status", "{\"handle\":\"h0.1\\u0000\"}", "handle"},
+        {"connect", "{\"address\":\"h0.1\\u0000\"}", "address"},
+        {"connect", "{\"host\":\"localhost\\u0000evil\",\"port\":80}", "host"},
+        {"connect", "{\"host\":\"x\",\"port\":\"http\\u0000\"}", "port"},
+        {"connect", "{\"host\":\"x\",\"port\":1,\"bindhost\":\"\\u0000\"}", "bindhost"},
+        {"connect", "{\"host\":\"x\",\"port\":1,\"bindport\":\"1\\u00002\"}", "bindport"},
+        {"connect", "{\"path\":\"/tmp/s\\u0000x\"}", "path"},
+        {"listen", "{\"path\":\"@a\\u0000b\"}", "path"},
+        {"starttls", "{\"handle\":\"h0.1\",\"servername\":\"a\\u0000b\"}", "servername"},
+        {"starttls", "{\"handle\":\"h0.1\",\"cafile\":\"/etc/x\\u0000\"}", "cafile"},
+        {"starttls", "{\"handle\":\"h0.1\",\"cert\":\"c\\u0000\",\"key\":\"k\"}", "cert"},
+        {"tls-config", "{\"capath\":\"/etc/ssl\\u0000/x\"}", "capath"},
+    };
+    char want[128];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(want, sizeof want, "parameter '%s' must not hold a NUL byte (\\u0000)",
+                 bad[i].param);
+        BAD_WHY(bad[i].method, bad[i].params, want);
+    }
+    /* The same values without the NUL pass, so it is the NUL that fails. */
+    OK("read", "{\"handle\":\"h0.1\",\"nbytes\":\"all\",\"encoding\":\"hex\"}");
+    OK("connect", "{\"host\":\"localhost\",\"port\":\"http\",\"type\":\"stream\"}");
+    /* Data is bytes: a NUL is fine there. */
+    OK("write", "{\"handle\":\"h0.1\",\"data\":\"a\\u0000b\",\"encoding\":\"utf8\"}");
+    OK("send-to", "{\"handle\":\"h0.1\",\"dest\":{},\"data\":\"\\u0000\"}");
+    /* A NUL where a number belongs is just the wrong type. */
+    BAD_WHY("accept", "{\"handle\":\"h0.1\",\"timeout\":\"1\\u0000\"}",
+            "parameter 'timeout' must be null or a number between 0 and 31536000");
 }
 
 /* The message is cut to fit but always terminated, even in a tiny buffer. */
@@ -572,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_nbytes),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_enum),
+        cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_short_message_buffer),
         cmocka_unit_test(test_openrpc_file_matches_table),
         cmocka_unit_test(test_openrpc_embedded_matches_table_and_file),

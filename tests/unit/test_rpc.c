@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,18 +122,150 @@ static void test_id_types(void **state)
                  NULL);
 }
 
-static void test_params_must_be_object(void **state)
+/* The envelope does not judge params: a method that does not exist is
+ * -32601 whatever its params are (JSON-RPC's order of checks), and the
+ * method table's check refuses params that are not an object. */
+static void test_params_left_to_the_method(void **state)
 {
     (void)state;
-    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":[]}", NETD_E_PARAMS,
-                 "2");
-    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"read\",\"params\":[\"h0.1\",5]}",
-                 NETD_E_PARAMS, "2");
-    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":\"x\"}",
-                 NETD_E_PARAMS, "2");
-    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":3}", NETD_E_PARAMS,
-                 "2");
-    expect_parse("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{}}", NETD_OK, "2");
+    static const char *const texts[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":[]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"read\",\"params\":[\"h0.1\",5]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":\"x\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":3}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nosuch\",\"params\":[1,2]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{}}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        json_t *msg = parse(texts[i]);
+        struct netd_rpc_req rq;
+        const char *why = NULL;
+        assert_int_equal(netd_rpc_parse(msg, &rq, &why), NETD_OK);
+        assert_ptr_equal(rq.params, json_object_get(msg, "params"));
+        if (rq.m) {
+            char buf[200];
+            enum netd_err want = json_is_object(rq.params) ? NETD_OK : NETD_E_PARAMS;
+            assert_int_equal(netd_params_check(rq.m, rq.params, buf, sizeof buf), want);
+        } else {
+            assert_string_equal(rq.method, "nosuch");
+        }
+        json_decref(msg);
+    }
+}
+
+/* Parses @text (which may hold \u0000) as a request; returns the message. */
+static json_t *parse_nul(const char *text, struct netd_rpc_req *rq, enum netd_err want)
+{
+    json_error_t err;
+    json_t *msg = json_loads(text, JSON_ALLOW_NUL, &err);
+    if (!msg)
+        fail_msg("test JSON does not parse: %s: %s", text, err.text);
+    const char *why = NULL;
+    enum netd_err got = netd_rpc_parse(msg, rq, &why);
+    if (got != want)
+        fail_msg("%s: kind %d, wanted %d (%s)", text, got, want, why ? why : "");
+    return msg;
+}
+
+/* The whole name is looked up: a NUL byte does not end it. */
+static void test_method_found_by_whole_name(void **state)
+{
+    (void)state;
+    struct netd_rpc_req rq;
+    json_t *msg = parse_nul("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\"}", &rq, NETD_OK);
+    assert_non_null(rq.m);
+    assert_int_equal(rq.m->id, NETD_M_STATS);
+    assert_int_equal(rq.method_len, 5);
+    json_decref(msg);
+    static const char *const unknown[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000x\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\\u0000evil\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\\u0000ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pin\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pingg\"}",
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        msg = parse_nul(unknown[i], &rq, NETD_OK);
+        if (rq.m)
+            fail_msg("%s found method %s", unknown[i], rq.m->name);
+        assert_int_equal(rq.method_len, json_string_length(json_object_get(msg, "method")));
+        json_decref(msg);
+    }
+}
+
+static void test_jsonrpc_with_nul(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{\"jsonrpc\":\"2.0\\u0000x\",\"id\":1,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\\u0000\",\"id\":1,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2\\u0000.0\",\"id\":1,\"method\":\"ping\"}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct netd_rpc_req rq;
+        json_t *msg = parse_nul(texts[i], &rq, NETD_E_INVALID_REQUEST);
+        assert_int_equal(json_integer_value(rq.id), 1);
+        json_decref(msg);
+    }
+}
+
+/* The -32601 message names the whole name, with the NUL shown. */
+static void test_unknown_method_message(void **state)
+{
+    (void)state;
+    struct netd_rpc_req rq;
+    char buf[256];
+    json_t *msg =
+        parse_nul("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000x\\n\"}", &rq, NETD_OK);
+    netd_rpc_unknown_method(&rq, buf, sizeof buf);
+    assert_string_equal(buf, "method not found: ping\\u0000x\\u000a");
+    /* Cut names end in "...": never a shorter name without a mark. */
+    netd_rpc_unknown_method(&rq, buf, 25);
+    assert_string_equal(buf, "method not found: pin...");
+    netd_rpc_unknown_method(&rq, buf, 28);
+    assert_string_equal(buf, "method not found: ping...");
+    netd_rpc_unknown_method(&rq, buf, 10);
+    assert_string_equal(buf, "method no");
+    buf[0] = 'x';
+    netd_rpc_unknown_method(&rq, buf, 1);
+    assert_string_equal(buf, "");
+    json_decref(msg);
+    msg = parse_nul("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"n\\u00e9\"}", &rq, NETD_OK);
+    netd_rpc_unknown_method(&rq, buf, sizeof buf);
+    assert_string_equal(buf, "method not found: n\xc3\xa9");
+    json_decref(msg);
+    /* A long name shows its first 200 bytes, marked as cut. */
+    char text[400];
+    snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%0300d\"}", 0);
+    msg = parse_nul(text, &rq, NETD_OK);
+    netd_rpc_unknown_method(&rq, buf, sizeof buf);
+    assert_int_equal(strlen(buf), 18 + 200 + 3);
+    assert_string_equal(buf + 218, "...");
+    json_decref(msg);
+}
+
+static void test_str_is_and_text(void **state)
+{
+    (void)state;
+    json_t *all = json_string("all"), *num = json_integer(3);
+    json_t *nul = json_stringn("all\0", 4), *mid = json_stringn("a\0l", 3);
+    assert_true(netd_json_str_is(all, "all"));
+    assert_false(netd_json_str_is(all, "al"));
+    assert_false(netd_json_str_is(all, "alll"));
+    assert_false(netd_json_str_is(nul, "all"));
+    assert_false(netd_json_str_is(num, "3"));
+    assert_false(netd_json_str_is(NULL, "all"));
+    assert_true(netd_json_text(all));
+    assert_false(netd_json_text(nul));
+    assert_false(netd_json_text(mid));
+    assert_false(netd_json_text(num));
+    assert_false(netd_json_text(NULL));
+    json_decref(all);
+    json_decref(num);
+    json_decref(nul);
+    json_decref(mid);
 }
 
 /* Parses a line netd wrote, checking it is one compact line. */
@@ -332,7 +465,11 @@ int main(void)
         cmocka_unit_test(test_jsonrpc_member),
         cmocka_unit_test(test_method_member),
         cmocka_unit_test(test_id_types),
-        cmocka_unit_test(test_params_must_be_object),
+        cmocka_unit_test(test_params_left_to_the_method),
+        cmocka_unit_test(test_method_found_by_whole_name),
+        cmocka_unit_test(test_jsonrpc_with_nul),
+        cmocka_unit_test(test_unknown_method_message),
+        cmocka_unit_test(test_str_is_and_text),
         cmocka_unit_test(test_result),
         cmocka_unit_test(test_result_null_id),
         cmocka_unit_test(test_result_missing_becomes_internal_error),
