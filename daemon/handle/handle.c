@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "handle.h"
+#include "handlename.h"
 
 struct hspace {
     struct idmap map;
@@ -49,37 +50,6 @@ int wait_for_parse(const char *s)
     return -1;
 }
 
-int handle_parse(const char *name, size_t len, int *worker, uint64_t *seq)
-{
-    /* One spelling only: "h", a decimal worker index without leading
-     * zeros, ".", a non-zero hex seq in lower case without leading zeros. */
-    if (!name || len < 4 || len > 1 + 4 + 1 + 16 || name[0] != 'h')
-        return -1;
-    size_t i = 1;
-    unsigned long wi = 0;
-    size_t start = i;
-    while (i < len && name[i] >= '0' && name[i] <= '9')
-        wi = wi * 10 + (unsigned long)(name[i++] - '0');
-    if (i == start || i - start > 4 || (name[start] == '0' && i - start > 1) || wi > 4096)
-        return -1;
-    if (i >= len || name[i++] != '.')
-        return -1;
-    start = i;
-    uint64_t v = 0;
-    for (; i < len; i++) {
-        char c = name[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint64_t)d;
-    }
-    if (i == start || i - start > 16 || name[start] == '0')
-        return -1;
-    *worker = (int)wi;
-    *seq = v;
-    return 0;
-}
-
 struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
                              bool kept, const struct handle_ops *ops)
 {
@@ -93,7 +63,7 @@ struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker
         return NULL;
     }
     h->seq = sp->next_seq++;
-    snprintf(h->name, sizeof h->name, "h%d.%llx", w->index, (unsigned long long)h->seq);
+    netd_handle_format(h->name, sizeof h->name, w->index, h->seq);
     h->w = w;
     h->ops = ops;
     h->state = HS_WAITING;
@@ -149,7 +119,7 @@ struct handle *handle_lookup(struct worker *w, const struct req *r, const char *
         seq = r->target_seq;
         ok = true;
     } else {
-        ok = name && handle_parse(name, json_string_length(v), &wi, &seq) == 0;
+        ok = name && netd_handle_parse(name, json_string_length(v), &wi, &seq) == 0;
     }
     struct handle *h = ok && wi == w->index ? handle_find(w, seq) : NULL;
     return h && owned_by(h, r) ? h : NULL;

@@ -9,9 +9,10 @@
  * instead of asking which kind it is. The kind tests that remain live in
  * this layer's tables (handle_get_kind's mask, the kind names).
  *
- * A handle's name is "h<worker>.<seq in hex>": the worker index routes a
- * request without any shared table, and seq comes from a per-worker counter
- * that never goes back, so a name is never reused in a netd process.
+ * A handle's name is "h<worker>.<seq in hex>" (proto/handlename.h, one
+ * spelling only): the worker index routes a request without any shared
+ * table, and seq comes from a per-worker counter that never goes back, so a
+ * name is never reused in a netd process.
  */
 #ifndef NETD_HANDLE_H
 #define NETD_HANDLE_H
@@ -147,8 +148,6 @@ bool handle_is(const struct handle *h, unsigned kinds);
 void handles_conn_gone(struct worker *w, uint64_t conn_id);
 /** The status of every handle on @w that connection @conn_id of @uid owns (new array). */
 json_t *handles_list(struct worker *w, uint64_t conn_id, uid_t uid);
-/** Parses a handle name into worker index and seq. 0, or -1 if it is not a handle name. */
-int handle_parse(const char *name, size_t len, int *worker, uint64_t *seq);
 /** Answers requests waiting with `wait` on @h whose condition now holds. */
 void handle_check_waiters(struct handle *h);
 /** Parks @r on @h's list @l; its timeout is its own, else the handle's so-rcvtimeo/so-sndtimeo. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "handlename.h"
 #include "rpc.h"
 
 enum route { R_LOCAL, R_HANDLE, R_NEW };
@@ -147,7 +148,8 @@ static void early_error(struct conn *c, json_t *id, bool notification, uint64_t 
 static int parse_name(const json_t *v, int *wi, uint64_t *seq)
 {
     const char *name = json_string_value(v);
-    if (!name || handle_parse(name, json_string_length(v), wi, seq) < 0 || *wi >= netd_nworkers)
+    if (!name || netd_handle_parse(name, json_string_length(v), wi, seq) < 0 ||
+        *wi >= netd_nworkers)
         return -1;
     return 0;
 }
