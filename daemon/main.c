@@ -388,6 +388,7 @@ int main(int argc, char **argv)
     listen_fd = open_control_socket();
     if (listen_fd < 0)
         return 1;
+    netd_control_addr_add(listen_fd);
     reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (workers_start(netd_cfg.workers) < 0 || resolver_start(4) < 0) {
         netd_log(LOG_ERR, "cannot start threads");

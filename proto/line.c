@@ -30,6 +30,7 @@ void netd_line_free(struct netd_line *lb)
     lb->buf = NULL;
     lb->start = lb->len = lb->cap = lb->scan = 0;
     lb->discarding = 0;
+    lb->done = 0;
 }
 
 /* Moves the unread bytes to the front. Lines returned earlier become
@@ -74,9 +75,12 @@ int netd_line_feed(struct netd_line *lb, const char *data, size_t n)
 {
     if (lb->discarding) {
         const char *nl = memchr(data, '\n', n);
-        if (!nl)
+        if (!nl) {
+            lb->done += n;
             return 0;
+        }
         lb->discarding = 0;
+        lb->done += (size_t)(nl + 1 - data);
         n -= (size_t)(nl + 1 - data);
         data = nl + 1;
     }
@@ -97,6 +101,7 @@ static int line_check_partial(struct netd_line *lb)
 {
     if (lb->len - lb->start <= lb->max)
         return NETD_LINE_NONE;
+    lb->done += lb->len - lb->start;
     lb->start = lb->len = 0;
     lb->scan = 0;
     lb->discarding = 1;
@@ -116,6 +121,7 @@ int netd_line_next(struct netd_line *lb, char **line, size_t *len)
     }
     size_t n = (size_t)(nl - from);
     lb->start += n + 1;
+    lb->done += n + 1;
     lb->scan = 0;
     if (n > lb->max)
         return NETD_LINE_TOOLONG;
@@ -123,6 +129,11 @@ int netd_line_next(struct netd_line *lb, char **line, size_t *len)
     *line = from;
     *len = n;
     return NETD_LINE_OK;
+}
+
+unsigned long long netd_line_done(const struct netd_line *lb)
+{
+    return lb->done;
 }
 
 size_t netd_line_buffered(const struct netd_line *lb)

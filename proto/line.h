@@ -18,9 +18,10 @@ struct netd_line {
     size_t start; /* first byte not yet returned */
     size_t len;   /* bytes in buf (from 0) */
     size_t cap;
-    size_t scan;    /* bytes from start already searched for '\n' */
-    size_t max;     /* longest accepted line, without its '\n' */
-    int discarding; /* inside an over-long line that was already reported */
+    size_t scan;             /* bytes from start already searched for '\n' */
+    size_t max;              /* longest accepted line, without its '\n' */
+    int discarding;          /* inside an over-long line that was already reported */
+    unsigned long long done; /* stream offset past the last byte returned or dropped */
 };
 
 enum { NETD_LINE_NONE = 0, NETD_LINE_OK = 1, NETD_LINE_TOOLONG = -1, NETD_LINE_NOMEM = -2 };
@@ -47,6 +48,13 @@ int netd_line_feed(struct netd_line *lb, const char *data, size_t n);
  * complete line yet.
  */
 int netd_line_next(struct netd_line *lb, char **line, size_t *len);
+
+/**
+ * The offset in the byte stream (counting every byte ever fed) just past
+ * the last line returned or dropped: after netd_line_next() gives a line of
+ * @len bytes, it spans [done - len - 1, done), its '\n' included.
+ */
+unsigned long long netd_line_done(const struct netd_line *lb);
 
 /** Bytes buffered that do not yet form a complete line. */
 size_t netd_line_buffered(const struct netd_line *lb);

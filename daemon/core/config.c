@@ -3,6 +3,8 @@
  * the command line before any worker starts; afterwards every thread only
  * reads them.
  */
+#include <string.h>
+
 #include "core.h"
 
 struct netd_config netd_cfg = {
@@ -17,3 +19,26 @@ struct netd_config netd_cfg = {
     .out_low = 1u << 20,
     .log_level = LOG_INFO,
 };
+
+static struct {
+    struct sockaddr_storage ss;
+    socklen_t len;
+} control[NETD_MAX_CONTROL];
+static int ncontrol;
+
+void netd_control_addr_add(int fd)
+{
+    if (ncontrol == NETD_MAX_CONTROL)
+        return;
+    control[ncontrol].len = sizeof control[ncontrol].ss;
+    if (getsockname(fd, (struct sockaddr *)&control[ncontrol].ss, &control[ncontrol].len) == 0)
+        ncontrol++;
+}
+
+bool netd_is_control_addr(const struct sockaddr *sa, socklen_t len)
+{
+    for (int i = 0; i < ncontrol; i++)
+        if (control[i].len == len && memcmp(&control[i].ss, sa, len) == 0)
+            return true;
+    return false;
+}

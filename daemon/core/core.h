@@ -58,6 +58,14 @@ struct netd_config {
 
 extern struct netd_config netd_cfg;
 
+/* The addresses netd's own control sockets listen on: never a target of a
+ * request (main.c adds each before the workers start; read-only after). */
+#define NETD_MAX_CONTROL 16
+/** Records the address listening socket @fd is bound to. */
+void netd_control_addr_add(int fd);
+/** Whether @sa is the address of one of netd's control sockets. */
+bool netd_is_control_addr(const struct sockaddr *sa, socklen_t len);
+
 /* ---- logging (log.c) ---- */
 
 enum { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };

@@ -114,6 +114,15 @@ void handle_release(struct handle *h, struct req *r, bool dup)
     req_ok(r, json_object());
 }
 
+/* A control connection's client end has netd's control socket as its peer. */
+static bool is_control_connection(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX &&
+           netd_is_control_addr((struct sockaddr *)&ss, len);
+}
+
 void handle_assign(struct worker *w, struct req *r, int fd)
 {
     int type = 0, acc = 0;
@@ -130,6 +139,12 @@ void handle_assign(struct worker *w, struct req *r, int fd)
     if (type != SOCK_STREAM && type != SOCK_DGRAM) {
         req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", "other"),
                  "only stream and datagram sockets can be assigned");
+        return;
+    }
+    if (is_control_connection(fd)) {
+        req_fail(r, NETD_E_DENIED, NULL,
+                 "the descriptor passed is a connection to netd's own control socket; assign "
+                 "takes sockets of yours");
         return;
     }
     const struct handle_ops *ops = acc                  ? &listener_ops

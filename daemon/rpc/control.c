@@ -17,18 +17,48 @@
 #include "control.h"
 #include "rpc.h"
 
+/* Descriptors that travel together: with one answer going out (at an
+ * offset of the output stream), or with one request line coming in. */
+#define MAX_LINE_FDS 16
+
+struct fdset {
+    int fds[MAX_LINE_FDS];
+    int n, next; /* fds[next..n) not yet taken */
+};
+
+static void fdset_add(struct fdset *s, int fd)
+{
+    if (fd < 0)
+        return;
+    if (s->n < MAX_LINE_FDS)
+        s->fds[s->n++] = fd;
+    else
+        close(fd); /* more than one answer line may carry (the client asked for them) */
+}
+
+static void fdset_close(struct fdset *s)
+{
+    while (s->next < s->n)
+        close(s->fds[s->next++]);
+}
+
+int fdset_take(struct fdset *s)
+{
+    return s && s->next < s->n ? s->fds[s->next++] : -1;
+}
+
 struct batch {
     struct batch *next;
     uint64_t id;
     size_t n, remaining;
     char **slots;
-    int fd;
+    int *slot_fds; /* the descriptor of each element's answer, or -1 */
 };
 
 struct fdmark {
     struct fdmark *next;
-    uint64_t at; /* offset in the output stream where its answer starts */
-    int fd;
+    uint64_t at; /* offset in the stream (out: where its answer starts; in: where it came) */
+    struct fdset set;
 };
 
 struct credit {
@@ -135,48 +165,49 @@ void control_send(struct conn *c, char *line)
     mark_dirty(c);
 }
 
-/* An answer that carries a descriptor: it goes out with the answer's first
- * byte, so the client can tell which answer it belongs to. */
-static void control_send_fd(struct conn *c, char *line, int fd)
+/* An answer that carries descriptors (@set, taken): they go out with the
+ * answer's first byte, so the client can tell which answer they belong to. */
+static void control_send_fds(struct conn *c, char *line, struct fdset *set)
 {
-    if (fd < 0 || c->closing || !line) {
-        if (fd >= 0)
-            close(fd);
+    if (set->next == set->n || c->closing || !line) {
+        fdset_close(set);
         control_send(c, line);
         return;
     }
     struct fdmark *mk = calloc(1, sizeof *mk), **p = &c->marks;
     mk->at = c->out_total;
-    mk->fd = fd;
+    mk->set = *set;
+    set->n = set->next = 0;
     while (*p)
         p = &(*p)->next;
     *p = mk;
     control_send(c, line);
 }
 
-int control_take_fd(struct conn *c)
+static void control_send_fd(struct conn *c, char *line, int fd)
 {
-    if (c->n_in_fds == 0)
-        return -1;
-    int fd = c->in_fds[0];
-    memmove(c->in_fds, c->in_fds + 1, (size_t)--c->n_in_fds * sizeof(int));
-    return fd;
+    struct fdset set = {.n = 0};
+    fdset_add(&set, fd);
+    control_send_fds(c, line, &set);
 }
 
-static ssize_t send_with_fd(struct conn *c, size_t n, int fd)
+static ssize_t send_with_fds(struct conn *c, size_t n, const struct fdset *set)
 {
     struct iovec iov = {c->out.data + c->out.off, n};
     union {
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int) * MAX_LINE_FDS)];
         struct cmsghdr align;
     } u;
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    size_t k = (size_t)(set->n - set->next);
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * k)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * k);
+    memcpy(CMSG_DATA(cm), set->fds + set->next, sizeof(int) * k);
     return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 }
 
@@ -189,12 +220,12 @@ static int conn_write(struct conn *c)
         if (mk && mk->at > c->out_sent && mk->at - c->out_sent < len)
             len = (size_t)(mk->at - c->out_sent);
         bool with_fd = mk && mk->at == c->out_sent;
-        ssize_t n = with_fd ? send_with_fd(c, len, mk->fd)
+        ssize_t n = with_fd ? send_with_fds(c, len, &mk->set)
                             : send(c->fd, c->out.data + c->out.off, len, MSG_NOSIGNAL);
         if (n > 0) {
             if (with_fd) {
                 c->marks = mk->next;
-                close(mk->fd); /* the client has its own copy now */
+                fdset_close(&mk->set); /* the client has its own copies now */
                 free(mk);
             }
             buf_consume(&c->out, (size_t)n);
@@ -350,14 +381,19 @@ static void batch_finish(struct conn *c, struct batch *b, struct batch **link)
         free(b->slots[i]);
     }
     buf_append(&out, "]", 2); /* the NUL too */
-    if (!first) {
-        control_send_fd(c, (char *)out.data, b->fd);
-    } else {
+    /* Every element's descriptor travels with the batch's answer, in the
+     * order of the elements. */
+    struct fdset set = {.n = 0};
+    for (size_t i = 0; i < b->n; i++)
+        fdset_add(&set, b->slot_fds[i]);
+    if (!first)
+        control_send_fds(c, (char *)out.data, &set);
+    else {
         buf_free(&out);
-        if (b->fd >= 0)
-            close(b->fd);
+        fdset_close(&set);
     }
     free(b->slots);
+    free(b->slot_fds);
     free(b);
 }
 
@@ -380,8 +416,7 @@ void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t
             return;
         }
         b->slots[slot] = line;
-        if (fd >= 0)
-            b->fd = fd; /* travels with the batch's answer */
+        b->slot_fds[slot] = fd; /* travels with the batch's answer */
         if (--b->remaining == 0)
             batch_finish(c, b, link);
     } else {
@@ -390,7 +425,7 @@ void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t
     mark_dirty(c); /* also re-checks the end of a half-closed client */
 }
 
-static void conn_batch(struct conn *c, json_t *arr)
+static void conn_batch(struct conn *c, json_t *arr, struct fdset *fds)
 {
     size_t n = json_array_size(arr);
     if (n == 0) {
@@ -400,15 +435,17 @@ static void conn_batch(struct conn *c, json_t *arr)
     }
     struct batch *b = calloc(1, sizeof *b);
     b->slots = calloc(n, sizeof *b->slots);
+    b->slot_fds = malloc(n * sizeof *b->slot_fds);
+    for (size_t i = 0; i < n; i++)
+        b->slot_fds[i] = -1;
     b->id = ++c->next_batch;
-    b->fd = -1;
     b->n = n;
     b->remaining = n + 1; /* held open until every element is dispatched */
     b->next = c->batches;
     c->batches = b;
     for (size_t i = 0; i < n; i++) {
         c->inflight++;
-        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i);
+        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i, fds);
     }
     json_decref(arr);
     struct batch **link;
@@ -416,7 +453,7 @@ static void conn_batch(struct conn *c, json_t *arr)
         batch_finish(c, b, link);
 }
 
-static void conn_line(struct conn *c, char *line, size_t len)
+static void conn_line(struct conn *c, char *line, size_t len, struct fdset *fds)
 {
     if (blank(line, len))
         return;
@@ -430,11 +467,31 @@ static void conn_line(struct conn *c, char *line, size_t len)
         return;
     }
     if (json_is_array(msg)) {
-        conn_batch(c, msg);
+        conn_batch(c, msg, fds);
         return;
     }
     c->inflight++;
-    dispatch_request(c, msg, 0, 0);
+    dispatch_request(c, msg, 0, 0, fds);
+}
+
+/* Moves into @out the descriptors that arrived at stream offsets in
+ * [from, to) (the line they came with); older ones, of lines already gone,
+ * are closed. */
+static void line_fds(struct conn *c, uint64_t from, uint64_t to, struct fdset *out)
+{
+    while (c->in_marks && c->in_marks->at < to) {
+        struct fdmark *mk = c->in_marks;
+        c->in_marks = mk->next;
+        if (!c->in_marks)
+            c->in_marks_tail = &c->in_marks;
+        for (int i = mk->set.next; i < mk->set.n; i++) {
+            if (mk->at >= from)
+                fdset_add(out, mk->set.fds[i]);
+            else
+                close(mk->set.fds[i]);
+        }
+        free(mk);
+    }
 }
 
 /* Serves complete lines until none is left or the client must wait for
@@ -453,6 +510,9 @@ static void conn_process(struct conn *c)
         if (rc == NETD_LINE_NONE)
             break;
         if (rc == NETD_LINE_TOOLONG) {
+            struct fdset dropped = {.n = 0};
+            line_fds(c, 0, netd_line_done(&c->lines), &dropped);
+            fdset_close(&dropped);
             char why[128];
             snprintf(why, sizeof why, "request line exceeds %zu bytes (netd --max-request)",
                      netd_cfg.max_request);
@@ -463,14 +523,23 @@ static void conn_process(struct conn *c)
             conn_close(c);
             return;
         }
-        conn_line(c, line, len);
+        /* The descriptors sent with this line are its own: an `assign` in
+         * it takes them in order, and those no request took are closed. */
+        struct fdset fds = {.n = 0};
+        line_fds(c, netd_line_done(&c->lines) - len - 1, netd_line_done(&c->lines), &fds);
+        conn_line(c, line, len, &fds);
+        fdset_close(&fds);
     }
 }
 
-/* Descriptors sent with requests wait for the `assign` that takes them; a
- * client that sends more than the queue holds loses the extra ones. */
-static void conn_take_fds(struct conn *c, struct msghdr *mh)
+/* Descriptors come with the first bytes of the client's sendmsg that
+ * carried them. The kernel ends a read with the piece that carries
+ * descriptors (it may glue earlier pieces before it, never later ones), so
+ * they belong to the line holding the last byte read: offset @at of the
+ * stream. A client sends a line and its descriptors in one sendmsg. */
+static void conn_take_fds(struct conn *c, struct msghdr *mh, uint64_t at)
 {
+    struct fdmark *mk = NULL;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
@@ -478,11 +547,17 @@ static void conn_take_fds(struct conn *c, struct msghdr *mh)
         for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (c->n_in_fds < (int)(sizeof c->in_fds / sizeof *c->in_fds))
-                c->in_fds[c->n_in_fds++] = fd;
+            if (!mk && (mk = calloc(1, sizeof *mk)) != NULL)
+                mk->at = at;
+            if (mk)
+                fdset_add(&mk->set, fd);
             else
                 close(fd);
         }
+    }
+    if (mk) {
+        *c->in_marks_tail = mk;
+        c->in_marks_tail = &mk->next;
     }
 }
 
@@ -512,7 +587,9 @@ static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
     if (n > 0)
-        conn_take_fds(c, &mh);
+        conn_take_fds(c, &mh, c->in_total + (uint64_t)n - 1);
+    if (n > 0)
+        c->in_total += (uint64_t)n;
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
@@ -562,6 +639,7 @@ static void on_adopt(struct worker *w, struct msg *m)
     c->uid = am->uid;
     c->gid = am->gid;
     c->pid = am->pid;
+    c->in_marks_tail = &c->in_marks;
     free(am);
     netd_line_init(&c->lines, netd_cfg.max_request);
     ev_io_init(&c->rio, on_readable, c->fd, EV_READ);
@@ -607,21 +685,27 @@ static void conn_close(struct conn *c)
     while (c->batches) {
         struct batch *b = c->batches;
         c->batches = b->next;
-        for (size_t i = 0; i < b->n; i++)
+        for (size_t i = 0; i < b->n; i++) {
             free(b->slots[i]);
-        if (b->fd >= 0)
-            close(b->fd);
+            if (b->slot_fds[i] >= 0)
+                close(b->slot_fds[i]);
+        }
         free(b->slots);
+        free(b->slot_fds);
         free(b);
     }
     while (c->marks) {
         struct fdmark *mk = c->marks;
         c->marks = mk->next;
-        close(mk->fd);
+        fdset_close(&mk->set);
         free(mk);
     }
-    while (c->n_in_fds > 0)
-        close(c->in_fds[--c->n_in_fds]);
+    while (c->in_marks) {
+        struct fdmark *mk = c->in_marks;
+        c->in_marks = mk->next;
+        fdset_close(&mk->set);
+        free(mk);
+    }
     while (c->credits) {
         struct credit *cr = c->credits;
         c->credits = cr->next;

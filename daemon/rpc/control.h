@@ -36,11 +36,12 @@ struct conn {
     struct batch *batches; /* batches still collecting answers */
     uint64_t next_batch;
     /* Descriptors: going out with an answer (at an offset of the output
-     * stream), and come in with requests (taken by `assign`). */
+     * stream), and come in with a request line (at an offset of the input
+     * stream; taken by `assign` in that line). */
     uint64_t out_total, out_sent;
     struct fdmark *marks;
-    int in_fds[16];
-    int n_in_fds;
+    uint64_t in_total;
+    struct fdmark *in_marks, **in_marks_tail;
     /* Credits owed to accept loops for notifications still queued here. */
     struct credit *credits;
     struct trust trust; /* tls-config; NULL paths: the system's */
@@ -58,11 +59,13 @@ void control_send(struct conn *c, char *line);
 /** Delivers an answer for a request of connection @conn_id, on its worker @w. */
 void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t slot, char *line,
                    int fd);
-/** Takes the oldest descriptor that came with @c's requests, or -1. */
-int control_take_fd(struct conn *c);
+struct fdset;
+/** Takes the next descriptor of @set (those that came with a request line), or -1. */
+int fdset_take(struct fdset *set);
 
-/** Runs one parsed request message @msg of @c (taken). */
-void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot);
+/** Runs one parsed request message @msg of @c (taken); @fds came with its line. */
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
+                      struct fdset *fds);
 /** Runs @r on the worker this thread is (the target of its routing). */
 void request_run(struct worker *w, struct req *r);
 /** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */

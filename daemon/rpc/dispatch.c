@@ -201,7 +201,8 @@ static void dispatch_forward(struct req *r, int worker)
     worker_post(worker, &rm->hdr);
 }
 
-void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot)
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
+                      struct fdset *fds)
 {
     struct netd_rpc_req rq;
     const char *why = NULL;
@@ -251,7 +252,7 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
-    r->pass_fd = m->id == NETD_M_ASSIGN ? control_take_fd(c) : -1;
+    r->pass_fd = m->id == NETD_M_ASSIGN ? fdset_take(fds) : -1;
     json_object_del(msg, "params");
     json_object_del(msg, "id");
     json_decref(msg);

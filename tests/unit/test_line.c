@@ -346,9 +346,33 @@ static void test_free_and_reuse(void **state)
     netd_line_free(&lb);
 }
 
+/* Where each line sits in the byte stream, also across over-long lines
+ * that were dropped: descriptors are matched to lines by these offsets. */
+static void test_stream_offsets(void **state)
+{
+    struct netd_line lb;
+    netd_line_init(&lb, 8);
+    char *line;
+    size_t len;
+    assert_int_equal(netd_line_feed(&lb, "ab\ncd", 5), 0);
+    assert_int_equal(netd_line_next(&lb, &line, &len), NETD_LINE_OK);
+    assert_int_equal(netd_line_done(&lb), 3); /* "ab\n" */
+    assert_int_equal(netd_line_next(&lb, &line, &len), NETD_LINE_NONE);
+    assert_int_equal(netd_line_feed(&lb, "efghijkl", 8), 0); /* "cdefghijkl": too long */
+    assert_int_equal(netd_line_next(&lb, &line, &len), NETD_LINE_TOOLONG);
+    assert_int_equal(netd_line_done(&lb), 13); /* dropped up to here */
+    assert_int_equal(netd_line_feed(&lb, "mn\nop\n", 6), 0);
+    assert_int_equal(netd_line_done(&lb), 16); /* the rest of it, "mn\n", dropped */
+    assert_int_equal(netd_line_next(&lb, &line, &len), NETD_LINE_OK);
+    assert_string_equal(line, "op");
+    assert_int_equal(netd_line_done(&lb), 19);
+    netd_line_free(&lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stream_offsets),
         cmocka_unit_test(test_one_line),
         cmocka_unit_test(test_many_lines_in_one_feed),
         cmocka_unit_test(test_every_split_point),
