@@ -7,7 +7,8 @@ NETD_ARGS ?=
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
-             libcmocka-dev python3 openssl socat iproute2
+             libcmocka-dev python3 openssl socat iproute2 scdoc zsh
+# scdoc turns docs/man/*.scd into man pages; zsh checks the zsh completion.
 # Nice to have: clang-format for `make format`; the sanitizer builds use gcc.
 OPTIONAL  := clang clang-format
 

@@ -26,7 +26,8 @@ libdir=$(cd "$libdir" && pwd)
 
 # What a user finds there.
 for f in bin/netd bin/netctl include/netd.h include/netd/errors.h include/netd/codec.h \
-         share/doc/netd/README.md \
+         share/doc/netd/README.md share/bash-completion/completions/netctl \
+         share/zsh/site-functions/_netctl \
          lib/systemd/system/netd.service \
          lib/systemd/system/netd.socket; do
     [ -f "$prefix/$f" ] || fail "not installed: $f"
