@@ -3,6 +3,7 @@
 #   lib*/                     libnetd.so.X.Y.Z (soname libnetd.so.X), libnetd.a,
 #                             pkgconfig/netd.pc, cmake/netd/ (find_package(netd))
 #   include/                  netd.h, netd/errors.h, netd/codec.h
+#   share/man/                netd(8), netctl(1), netd-protocol(7) (when scdoc is found)
 #   share/doc/netd/           README.md
 #   share/bash-completion/completions/netctl, share/zsh/site-functions/_netctl
 #   lib/systemd/system/       netd.service, netd.socket (NETD_SYSTEMD_UNITDIR)
