@@ -98,6 +98,15 @@ grep -q "libnetd.so.* => $libdir/libnetd.so" <<< "$deps" ||
     fail "echo_pc does not load the staged libnetd: $deps"
 LD_LIBRARY_PATH=$libdir run "pkg-config program" "$tmp/echo_pc"
 
+# The example of README.md's "Using the C library", built the way it says.
+awk '/^## Using the C library/ {on = 1} on && /^```c$/ {code = 1; next}
+     code && /^```$/ {exit} code {print}' "$here/../../README.md" > "$tmp/stats.c"
+[ -s "$tmp/stats.c" ] || fail "no C example under '## Using the C library' in README.md"
+"$CC" -Wall -Wextra -Werror "${san[@]}" "$tmp/stats.c" "${pc[@]}" -o "$tmp/stats"
+out=$(NETD_SOCKET=$sock LD_LIBRARY_PATH=$libdir "$tmp/stats") || fail "the README example exited $?"
+[[ $out =~ ^netd\ has\ served\ [1-9][0-9]*\ requests$ ]] || fail "the README example printed '$out'"
+echo "ok: README example: $out"
+
 # 2. A CMake project with find_package(netd): the shared and the static target.
 "$CMAKE" -S "$here/project" -B "$tmp/project" -DCMAKE_PREFIX_PATH="$prefix" \
     -DNETD_WANT_VERSION="$NETD_VERSION" -DCMAKE_C_COMPILER="$CC" \
