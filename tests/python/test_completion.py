@@ -8,14 +8,19 @@ options, fixed words, and handle names that a real netd holds for this uid
 netctl itself: every command in its table, every option its parser takes
 (probed, see netctl_facts.py), every socket option of proto/methods.c and
 every method of the OpenRPC document, and nothing that does not exist.
-The zsh completion gets a syntax check (zsh -n) and the same table checks.
+The zsh completion gets a syntax check (zsh -n), the same table checks,
+and a real run: an interactive zsh on a pseudo-terminal, with compinit and
+completion/ in its fpath, is typed command lines ending in TAB, and a key
+bound to a widget writes out the line as completion left it.
 """
 
 import os
+import pty
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,6 +77,87 @@ def netctl_out(netctl, sock, *args):
     p = run([netctl, "--socket", sock] + list(args))
     check(p.returncode == 0, f"netctl {' '.join(args)}: {p.stderr}")
     return p.stdout.split()
+
+
+class Zsh:
+    """An interactive zsh on a pty. complete(line) types @line, a TAB and
+    ^T, bound to a widget that appends the edited line to a file."""
+
+    def __init__(self, zsh, netctl, env):
+        self.dir = tempfile.mkdtemp(prefix="netd-zsh.")
+        self.out = os.path.join(self.dir, "lines")
+        master, slave = pty.openpty()
+        env = dict(env, TERM="dumb", HOME=self.dir,
+                   PATH=os.path.dirname(netctl) + os.pathsep + env.get("PATH", ""))
+        self.proc = subprocess.Popen([zsh, "-f", "-i"], stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.n = 0
+        comp = os.path.dirname(ZSH_COMPLETION)
+        self.type("fpath=(%s $fpath); autoload -Uz compinit; compinit -u -D; "
+                  "dumpbuf() { print -r -- \"<$BUFFER>\" >> %s; BUFFER=; }; zle -N dumpbuf; "
+                  "bindkey '^T' dumpbuf\n" % (comp, self.out))
+        check(self.complete("ready", tab=False) == "ready", "zsh did not start")
+
+    def type(self, text):
+        os.write(self.master, text.encode())
+
+    def drain(self):
+        try:
+            while os.read(self.master, 65536):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def complete(self, line, tab=True):
+        self.type(line + ("\t" if tab else "") + "\x14")
+        self.n += 1
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            os.set_blocking(self.master, False)
+            self.drain()  # the terminal's output is not looked at, only read
+            if os.path.exists(self.out):
+                with open(self.out) as f:
+                    lines = f.read().split("\n")
+                if len(lines) > self.n:
+                    m = re.fullmatch(r"<(.*)>", lines[self.n - 1])
+                    check(m, f"zsh wrote {lines[self.n - 1]!r}")
+                    return m.group(1)
+            time.sleep(0.05)
+        raise Failure(f"zsh did not finish completing {line!r}")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_zsh_live(netctl, netd, zsh):
+    """zsh completes commands, options, words and a live handle."""
+    ls = run([netctl, "--socket", netd.name, "--json", "ls"]).stdout
+    for h in re.findall(r'"handle":"([^"]+)"', ls):
+        run([netctl, "--socket", netd.name, "close", h])
+    only = netctl_out(netctl, netd.name, "listen", "127.0.0.1", "0")[0]
+    z = Zsh(zsh, netctl, dict(os.environ, NETD_SOCKET=netd.name))
+    try:
+        cases = [
+            ("netctl cl", "netctl close "),
+            ("netctl connect --bind-p", "netctl connect --bind-port="),
+            ("netctl udp se", "netctl udp send "),
+            (f"netctl wait {only} rea", f"netctl wait {only} readable "),
+            ("netctl setsockopt %s tcp-no" % only, f"netctl setsockopt {only} tcp-nodelay "),
+            ("netctl status ", f"netctl status {only} "),               # $NETD_SOCKET
+            (f"netctl --socket {netd.name} close ", f"netctl --socket {netd.name} close {only} "),
+            (f"netctl --socket {NOWHERE} close ", f"netctl --socket {NOWHERE} close "),
+        ]
+        for line, want in cases:
+            got = z.complete(line)
+            check(got == want, f"zsh: {line!r}<TAB> gave {got!r}, want {want!r}")
+    finally:
+        z.close()
+    print(f"ok: zsh completion in a real zsh: {len(cases)} command lines, live handle {only}")
 
 
 def test_against_netd(netctl, netd):
@@ -157,7 +243,7 @@ def test_tables(netctl):
     return cmds
 
 
-def test_zsh(cmds):
+def test_zsh(cmds, netctl, netd):
     zsh = shutil.which("zsh")
     with open(ZSH_COMPLETION) as f:
         src = f.read()
@@ -174,6 +260,7 @@ def test_zsh(cmds):
     p = subprocess.run([zsh, "-n", ZSH_COMPLETION], capture_output=True, text=True)
     check(p.returncode == 0, f"zsh -n {ZSH_COMPLETION}: {p.stderr}")
     print("ok: zsh completion: syntax (zsh -n) and tables")
+    test_zsh_live(netctl, netd, zsh)
 
 
 def main():
@@ -185,7 +272,7 @@ def main():
     try:
         test_against_netd(netctl, netd)
         cmds = test_tables(netctl)
-        test_zsh(cmds)
+        test_zsh(cmds, netctl, netd)
     except Failure as e:
         print(f"FAIL: {e}", file=sys.stderr)
         return 1
