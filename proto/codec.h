@@ -9,6 +9,11 @@
 #include <stdint.h>
 #include <jansson.h>
 
+/* Installed as <netd/codec.h> for libnetd's users, hence the C++ guard. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum netd_encoding { NETD_ENC_BASE64 = 0, NETD_ENC_UTF8, NETD_ENC_HEX };
 
 /**
@@ -61,5 +66,9 @@ int netd_data_decode(const char *s, size_t n, enum netd_encoding enc, uint8_t **
  */
 json_t *netd_data_encode(const uint8_t *p, size_t n, enum netd_encoding want,
                          enum netd_encoding *used);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,11 @@
 #ifndef NETD_PROTO_ERRORS_H
 #define NETD_PROTO_ERRORS_H
 
+/* Installed as <netd/errors.h> for libnetd's users, hence the C++ guard. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum netd_err {
     NETD_OK = 0,
     NETD_E_PARSE,           /* -32700 parse error */
@@ -41,5 +46,9 @@ const char *netd_errno_name(int errnum);
 
 /** Symbolic name of a getaddrinfo() error ("EAI_NONAME"); "EAI_UNKNOWN" if unknown. */
 const char *netd_gai_name(int gaierr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
