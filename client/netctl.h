@@ -163,6 +163,14 @@ const char *opt_get(const struct args *a, const char *name);
 /** Parses a port: an integer 0..65535 becomes a JSON integer, a name stays a string. */
 json_t *port_json(const char *s);
 
+/**
+ * @path as netd needs it (contract section 9, "Paths"): an absolute path
+ * stays, "@name" too when @abstract_ok (a unix socket), and a relative
+ * path is joined to netctl's working directory. A new JSON string, or NULL
+ * with errno set when the working directory cannot be read.
+ */
+json_t *path_json(const char *path, bool abstract_ok);
+
 /** Parses seconds (>= 0, fractions allowed) into *out. 0, or -1 if @s is not such a number. */
 int parse_seconds(const char *s, double *out);
 

@@ -1497,6 +1497,68 @@ static void test_9_relative_paths(void **state)
     free(d);
 }
 
+/* Runs netctl in @cwd with @args (NULL-terminated); its stdout and stderr
+ * together go to @out (NUL-terminated). Returns its exit status. */
+static int netctl_in(const char *cwd, const char *const *args, char *out, size_t n)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        if (chdir(cwd) < 0)
+            _exit(126);
+        const char *argv[16] = {NETCTL_BIN};
+        for (int i = 0; args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(NETCTL_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < n && (k = read(pfd[0], out + got, n - 1 - got)) > 0)
+        got += (size_t)k;
+    out[got] = '\0';
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Item 9: netctl makes the paths it is given absolute, in its own working
+ * directory, so netd (whose working directory is another) takes them. */
+static void test_9_netctl_relative_paths(void **state)
+{
+    need_root();
+    char cwd[PATH_MAX], sock[PATH_MAX], ca[PATH_MAX], out[4096];
+    path_in(cwd, "cwd");
+    assert_int_equal(mkdir(cwd, 0755), 0);
+    path_in(sock, "cwd/rel.sock");
+    path_in(ca, "cwd/ca.pem");
+    struct netd_proc *n = h_netd_start(ALLOW_ARGS);
+    const char *listen[] = {"--socket", h_netd_socket(n), "listen", "--unix", "rel.sock", NULL};
+    if (netctl_in(cwd, listen, out, sizeof out) != 0)
+        fail_msg("netctl listen --unix rel.sock failed: %s", out);
+    struct stat st;
+    if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+        fail_msg("netctl listen --unix rel.sock did not make %s: %s", sock, out);
+    const char *conn[] = {"--socket", h_netd_socket(n), "connect", "--unix", "./rel.sock", NULL};
+    if (netctl_in(cwd, conn, out, sizeof out) != 0)
+        fail_msg("netctl connect --unix ./rel.sock failed: %s", out);
+    /* A relative --cafile reaches netd as the absolute path, which it names. */
+    char port[16];
+    snprintf(port, sizeof port, "%d", h_refused_port());
+    const char *tls[] = {"--socket", h_netd_socket(n), "connect", "--cafile",
+                         "ca.pem",   "127.0.0.1",      port,      NULL};
+    assert_int_not_equal(netctl_in(cwd, tls, out, sizeof out), 0);
+    if (!strstr(out, ca) || strstr(out, "absolute"))
+        fail_msg("netctl connect --cafile ca.pem: expected netd to name %s: %s", ca, out);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, trust_setup, trust_teardown)
@@ -1531,6 +1593,7 @@ int main(void)
         T(test_9_port_strings),
         T(test_9_root_valid_ports),
         T(test_9_relative_paths),
+        T(test_9_netctl_relative_paths),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
