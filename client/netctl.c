@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <unistd.h>
 
@@ -105,6 +106,29 @@ json_t *port_arg(struct netctl *n, const char *what, const char *s, int *rc)
         *rc = usage_error(n, "%s must be a number from 0 to 65535 or a service name, not \"%s\"",
                           what, s);
     return p;
+}
+
+json_t *path_json(const char *path, bool abstract_ok)
+{
+    if (path[0] == '/' || (abstract_ok && path[0] == '@'))
+        return json_string(path);
+    /* netd has a working directory of its own: a relative path is joined to
+     * ours, without resolving links, so a socket that does not exist yet
+     * (listen) is named exactly as the user wrote it. */
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return NULL;
+    const char *rest = strncmp(path, "./", 2) == 0 ? path + 2 : path;
+    size_t n = strlen(cwd) + strlen(rest) + 2;
+    char *abs = malloc(n);
+    json_t *v = NULL;
+    if (abs) {
+        snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", rest);
+        v = json_string(abs);
+        free(abs);
+    }
+    free(cwd);
+    return v;
 }
 
 int parse_seconds(const char *s, double *out)

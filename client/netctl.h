@@ -227,6 +227,14 @@ json_t *port_json(const char *s);
 /** port_json() for the argument or option @what; a usage error (*rc EXIT_USAGE) when bad. */
 json_t *port_arg(struct netctl *n, const char *what, const char *s, int *rc);
 
+/**
+ * @path as netd needs it (contract section 9, "Paths"): an absolute path
+ * stays, "@name" too when @abstract_ok (a unix socket), and a relative
+ * path is joined to netctl's working directory. A new JSON string, or NULL
+ * with errno set when the working directory cannot be read.
+ */
+json_t *path_json(const char *path, bool abstract_ok);
+
 /** Parses seconds (>= 0, fractions allowed) into *out. 0, or -1 if @s is not such a number. */
 int parse_seconds(const char *s, double *out);
 

@@ -167,7 +167,10 @@ int add_destination(struct netctl *n, const struct args *a, json_t *p, bool host
     if (unix_path) {
         if (a->argc != 0)
             return usage_error(n, "give either HOST PORT or --unix PATH");
-        json_object_set_new(p, "path", json_string(unix_path));
+        json_t *path = path_json(unix_path, true);
+        if (!path)
+            return fail(n, "--unix %s: cannot make it absolute: %s", unix_path, strerror(errno));
+        json_object_set_new(p, "path", path);
         snprintf(n->target, sizeof n->target, "%s", unix_path);
         return 0;
     }

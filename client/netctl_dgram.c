@@ -123,7 +123,7 @@ static json_t *send_dest(struct netctl *n, const struct args *a, int *rc)
         n->target_is_handle = false;
     }
     json_t *dest = to     ? json_string(to)
-                   : path ? json_pack("{s:s}", "path", path)
+                   : path ? json_pack("{s:o*}", "path", path_json(path, true))
                           : dest_of_name(n, a->argv[1], a->argv[2], rc);
     if (!dest && !*rc)
         *rc = EXIT_FAIL;

@@ -6,6 +6,7 @@
  * netctl sends netd the same `tls` parameter a program would; it never
  * touches certificates itself, so every path given here is opened by netd.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,18 @@ static json_t *alpn_list(const char *s)
     }
 }
 
+/* Sets @key of @obj to the file @path, made absolute for netd. 0, or -1 (reported). */
+static int add_file(struct netctl *n, json_t *obj, const char *key, const char *path)
+{
+    json_t *v = path_json(path, false);
+    if (!v) {
+        fail(n, "--%s %s: cannot make it absolute: %s", key, path, strerror(errno));
+        return -1;
+    }
+    json_object_set_new(obj, key, v);
+    return 0;
+}
+
 /*
  * Adds the client side of TLS (servername, verify, cafile, alpn) from the
  * command's options to the object @tls. --insecure is announced on stderr
@@ -39,8 +52,8 @@ static int add_client_tls(struct netctl *n, const struct args *a, json_t *tls)
 {
     const char *cafile = opt_get(a, "cafile"), *name = opt_get(a, "servername");
     const char *alpn = opt_get(a, "alpn");
-    if (cafile)
-        json_object_set_new(tls, "cafile", json_string(cafile));
+    if (cafile && add_file(n, tls, "cafile", cafile) < 0)
+        return EXIT_FAIL;
     if (name)
         json_object_set_new(tls, "servername", json_string(name));
     if (alpn) {
@@ -98,10 +111,9 @@ static int add_server_tls(struct netctl *n, const struct args *a, json_t *p)
     if (opt_get(a, "servername") || opt_get(a, "insecure"))
         return usage_error(n, "--servername and --insecure are for the client side");
     json_object_set_new(p, "role", json_string("server"));
-    json_object_set_new(p, "cert", json_string(cert));
-    json_object_set_new(p, "key", json_string(key));
-    if (cafile)
-        json_object_set_new(p, "cafile", json_string(cafile));
+    if (add_file(n, p, "cert", cert) < 0 || add_file(n, p, "key", key) < 0 ||
+        (cafile && add_file(n, p, "cafile", cafile) < 0))
+        return EXIT_FAIL;
     if (alpn) {
         json_t *list = alpn_list(alpn);
         if (!list)

@@ -6,10 +6,13 @@
  */
 #include "methods.h"
 #include "rpc.h"
+#include "path.h"
+#include "port.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* JSON numbers are exact up to 2^53; larger byte counts make no sense. */
 #define NBYTES_MAX 9007199254740992LL
@@ -27,6 +30,9 @@ static const char *const wait_events[] = {"resolved", "connected", "readable", "
 #define P_STR(n) {.name = (n), .type = NETD_P_STRING}
 #define P_BOOL(n) {.name = (n), .type = NETD_P_BOOL}
 #define P_PORT(n) {.name = (n), .type = NETD_P_PORT}
+#define P_PATH {.name = "path", .type = NETD_P_PATH}
+#define P_FILE(n) {.name = (n), .type = NETD_P_FILE}
+#define P_TLS {.name = "tls", .type = NETD_P_TLS}
 #define P_ENUM(n, c, f) {.name = (n), .type = NETD_P_ENUM, .flags = (f), .choices = (c)}
 #define P_HANDLE(f) {.name = "handle", .type = NETD_P_HANDLE, .flags = (f)}
 #define P_TIMEOUT {.name = "timeout", .type = NETD_P_TIMEOUT}
@@ -38,22 +44,22 @@ static const struct netd_param p_none[] = {P_END};
 static const struct netd_param p_handle[] = {P_HANDLE(REQ), P_END};
 
 static const struct netd_param p_address[] = {
-    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_STR("host"), P_PORT("port"), P_PATH,
     P_ENUM("type", socket_types, 0), P_ENUM("family", families, 0),
     P_BOOL("multi"), P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_BOOL("passive"), P_BOOL("canonname"),
     P_BOOL("numeric"), P_END};
 
 static const struct netd_param p_connect[] = {
-    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_STR("host"), P_PORT("port"), P_PATH,
     {.name = "address", .type = NETD_P_HANDLE},
     P_ENUM("type", socket_types, 0), P_STR("bindhost"), P_PORT("bindport"),
-    {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
+    P_TLS, {.name = "options", .type = NETD_P_ANY}, P_BOOL("wait"), P_TIMEOUT, P_KEEP, P_END};
 
 static const struct netd_param p_listen[] = {
-    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_STR("host"), P_PORT("port"), P_PATH,
     P_ENUM("type", socket_types, 0),
     {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
-    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), P_TLS, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
 
 static const struct netd_param p_accept[] = {P_HANDLE(REQ), P_TIMEOUT, P_KEEP, P_END};
 
@@ -86,10 +92,10 @@ const char *const netd_sockopt_names[] = {
 static const char *const tls_roles[] = {"client", "server", NULL};
 
 static const struct netd_param p_server[] = {
-    P_STR("host"), P_PORT("port"), P_STR("path"),
+    P_STR("host"), P_PORT("port"), P_PATH,
     P_ENUM("type", socket_types, 0),
     {.name = "backlog", .type = NETD_P_INT, .min = 1, .max = 65535},
-    P_BOOL("reuseaddr"), P_BOOL("reuseport"), {.name = "tls", .type = NETD_P_ANY}, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
+    P_BOOL("reuseaddr"), P_BOOL("reuseport"), P_TLS, {.name = "options", .type = NETD_P_ANY}, P_KEEP, P_END};
 
 static const struct netd_param p_recv_from[] = {
     P_HANDLE(REQ), {.name = "nbytes", .type = NETD_P_NBYTES},
@@ -98,7 +104,7 @@ static const struct netd_param p_recv_from[] = {
 static const struct netd_param p_release[] = {P_HANDLE(REQ), P_BOOL("dup"), P_END};
 
 static const struct netd_param p_send_to[] = {
-    P_HANDLE(REQ), {.name = "dest", .type = NETD_P_ANY, .flags = REQ},
+    P_HANDLE(REQ), {.name = "dest", .type = NETD_P_DEST, .flags = REQ},
     {.name = "data", .type = NETD_P_DATA, .flags = REQ},
     P_ENCODING, P_TIMEOUT, P_END};
 
@@ -114,10 +120,10 @@ static const struct netd_param p_assign[] = {P_KEEP, P_END};
 
 static const struct netd_param p_starttls[] = {
     P_HANDLE(REQ), P_ENUM("role", tls_roles, 0), P_STR("servername"), P_BOOL("verify"),
-    P_STR("cafile"), P_STR("capath"), {.name = "alpn", .type = NETD_P_ANY},
-    P_STR("cert"), P_STR("key"), P_BOOL("verify_client"), P_TIMEOUT, P_KEEP, P_END};
+    P_FILE("cafile"), P_FILE("capath"), {.name = "alpn", .type = NETD_P_ANY},
+    P_FILE("cert"), P_FILE("key"), P_BOOL("verify_client"), P_TIMEOUT, P_KEEP, P_END};
 
-static const struct netd_param p_tls_config[] = {P_STR("cafile"), P_STR("capath"), P_END};
+static const struct netd_param p_tls_config[] = {P_FILE("cafile"), P_FILE("capath"), P_END};
 
 #define M(id, name, params, summary) [id] = {name, id, params, summary}
 
@@ -231,7 +237,8 @@ static int value_ok(const struct netd_param *p, const json_t *v)
     case NETD_P_HANDLE:
         return handle_ok(v);
     case NETD_P_PORT:
-        return integer_in(v, 0, 65535) || (netd_json_text(v) && json_string_length(v) > 0);
+        return (json_is_integer(v) || netd_json_text(v)) &&
+               netd_port_parse(v, 0, &(uint16_t){0}) == NETD_PORT_OK;
     case NETD_P_BOOL:
         return json_is_boolean(v);
     case NETD_P_TIMEOUT:
@@ -245,7 +252,11 @@ static int value_ok(const struct netd_param *p, const json_t *v)
     case NETD_P_ENUM:
         return choice_ok(p, v);
     case NETD_P_ANY:
-        return 1;
+    case NETD_P_PATH:
+    case NETD_P_FILE:
+    case NETD_P_TLS:
+    case NETD_P_DEST:
+        return 1; /* checked by check_nested(), which says what is wrong */
     }
     return 0;
 }
@@ -259,11 +270,87 @@ static int takes_text(const struct netd_param *p)
     case NETD_P_HANDLE:
     case NETD_P_PORT:
     case NETD_P_ENUM:
+    case NETD_P_PATH:
+    case NETD_P_FILE:
         return 1;
     case NETD_P_NBYTES:
         return (p->flags & NETD_PF_ALL) != 0;
     default:
         return 0;
+    }
+}
+
+/* A string member @v as a path of @kind; writes "parameter 'NAME' ..." on failure. */
+static int path_ok(const char *name, const json_t *v, enum netd_path_kind kind, char *why,
+                   size_t whylen)
+{
+    char what[200];
+    if (!json_is_string(v)) {
+        snprintf(why, whylen, "parameter '%s' must be a string", name);
+        return 0;
+    }
+    if (netd_path_check(json_string_value(v), json_string_length(v), kind, what, sizeof what) < 0) {
+        snprintf(why, whylen, "parameter '%s' %s", name, what);
+        return 0;
+    }
+    return 1;
+}
+
+/* The file members of a tls object; other members are the method's to check. */
+static int tls_ok(const json_t *v, char *why, size_t whylen)
+{
+    static const char *const files[] = {"cafile", "capath", "cert", "key"};
+    if (json_is_boolean(v))
+        return 1;
+    if (!json_is_object(v)) {
+        snprintf(why, whylen, "parameter 'tls' must be true, false or an object");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        const json_t *f = json_object_get(v, files[i]);
+        char name[16];
+        snprintf(name, sizeof name, "tls.%s", files[i]);
+        if (f && !json_is_null(f) && json_is_string(f) &&
+            !path_ok(name, f, NETD_PATH_FILE, why, whylen))
+            return 0;
+    }
+    return 1;
+}
+
+/* send-to's dest: a handle, or an address object with a strict port or an absolute path. */
+static int dest_ok(const json_t *v, char *why, size_t whylen)
+{
+    if (json_is_string(v) && handle_ok(v))
+        return 1;
+    if (!json_is_object(v)) {
+        snprintf(why, whylen,
+                 "parameter 'dest' must be an address handle or an object {host, port} or {path}");
+        return 0;
+    }
+    const json_t *path = json_object_get(v, "path"), *port = json_object_get(v, "port");
+    if (path)
+        return path_ok("dest.path", path, NETD_PATH_SOCKET, why, whylen);
+    if (port && netd_port_parse(port, SOCK_DGRAM, &(uint16_t){0}) != NETD_PORT_OK) {
+        snprintf(why, whylen, "parameter 'dest.port' must be %s", netd_port_rule());
+        return 0;
+    }
+    return 1;
+}
+
+/* The types whose check has more to say than "must be X". 1: fine. */
+static int check_nested(const struct netd_param *p, const json_t *v, char *why, size_t whylen)
+{
+    switch (p->type) {
+    case NETD_P_PATH:
+        return path_ok(p->name, v, NETD_PATH_SOCKET, why, whylen);
+    case NETD_P_FILE:
+        return path_ok(p->name, v, NETD_PATH_FILE, why, whylen);
+    case NETD_P_TLS:
+        return tls_ok(v, why, whylen);
+    case NETD_P_DEST:
+        return dest_ok(v, why, whylen);
+    default:
+        return 1;
     }
 }
 
@@ -291,7 +378,7 @@ static void describe(const struct netd_param *p, char *out, size_t len)
         snprintf(out, len, "a handle (a string of 1 to 64 characters)");
         break;
     case NETD_P_PORT:
-        snprintf(out, len, "an integer between 0 and 65535 or a service name");
+        snprintf(out, len, "%s", netd_port_rule());
         break;
     case NETD_P_BOOL:
         snprintf(out, len, "true or false");
@@ -311,6 +398,18 @@ static void describe(const struct netd_param *p, char *out, size_t len)
         break;
     case NETD_P_ANY:
         snprintf(out, len, "any value");
+        break;
+    case NETD_P_PATH:
+        snprintf(out, len, "an absolute path or @name");
+        break;
+    case NETD_P_FILE:
+        snprintf(out, len, "an absolute path");
+        break;
+    case NETD_P_TLS:
+        snprintf(out, len, "true, false or an object");
+        break;
+    case NETD_P_DEST:
+        snprintf(out, len, "an address handle or an address object");
         break;
     }
 }
@@ -342,6 +441,8 @@ static enum netd_err check_present(const struct netd_method *m, const json_t *pa
             snprintf(why, whylen, "parameter '%s' must be %s", p->name, what);
             return NETD_E_PARAMS;
         }
+        if (!check_nested(p, v, why, whylen))
+            return NETD_E_PARAMS;
     }
     return NETD_OK;
 }

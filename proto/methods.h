@@ -53,13 +53,17 @@ enum netd_ptype {
     NETD_P_STRING,  /* a string without NUL bytes (names, paths, hosts) */
     NETD_P_DATA,    /* any string: bytes in the request's encoding; utf8 data may hold NUL */
     NETD_P_HANDLE,  /* a string of 1..64 characters, no NUL */
-    NETD_P_PORT,    /* integer 0..65535, or a non-empty string without NUL (number or service) */
+    NETD_P_PORT,    /* integer 0..65535, or a string: digits up to 65535 or a service name (port.h) */
     NETD_P_BOOL,    /* true/false */
     NETD_P_TIMEOUT, /* null, or a number 0 <= t <= NETD_MAX_TIMEOUT (seconds) */
     NETD_P_NBYTES,  /* integer 1..2^53, or the string "all" when NETD_PF_ALL is set */
     NETD_P_INT,     /* integer in [min, max] */
     NETD_P_ENUM,    /* one of the strings in choices */
     NETD_P_ANY,     /* any JSON value; the method checks it */
+    NETD_P_PATH,    /* a unix socket: an absolute path or "@name" (path.h) */
+    NETD_P_FILE,    /* a file or directory netd opens: an absolute path (path.h) */
+    NETD_P_TLS,     /* true, false, or an object whose cafile/capath/cert/key are absolute paths */
+    NETD_P_DEST,    /* an address handle, or {host, port} (a strict port) or {path} (NETD_P_PATH) */
 };
 
 #define NETD_PF_REQUIRED 0x1u

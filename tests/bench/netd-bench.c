@@ -12,12 +12,16 @@
  * (c) TLS (bench_tls.c): handshakes per second and bulk throughput both
  *     ways through netd, and the same with a wolfSSL client of our own, as
  *     ratios netd/direct.
+ * (d) connect rate: `connect` + `close` of a loopback TCP connection, one
+ *     at a time, for S seconds; with --as-uid the whole run is another uid,
+ *     so netd's work for a caller other than root is measured (issue 8).
  *
  * Every answer is checked (ids, results, echoed bytes), so a fast but wrong
  * netd fails instead of scoring well.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -50,8 +54,9 @@ struct options {
     double seconds;
     size_t size;
     bool json;
-    bool tls;        /* run the TLS benchmarks too */
-    size_t tls_bulk; /* bytes of each TLS transfer */
+    bool tls;         /* run the TLS benchmarks too */
+    size_t tls_bulk;  /* bytes of each TLS transfer */
+    long long as_uid; /* -1: stay who we are */
 };
 
 static double now(void)
@@ -568,6 +573,62 @@ static struct echo_result bench_echo(const struct options *o)
 /* ---- output and options ---- */
 
 /* MB/s (10^6 bytes) of @bytes in @s seconds. */
+/* ---- (d) connect rate ---- */
+
+/* Accepts and closes connections until the listener is shut down. */
+static void *drain_accept(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd >= 0)
+            close(fd);
+        else if (errno != EINTR && errno != ECONNABORTED)
+            return NULL;
+    }
+}
+
+struct connect_result {
+    long long count;
+    double elapsed;
+};
+
+static struct connect_result bench_connect(const struct options *o)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(lfd, 4096) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sin, &len) < 0)
+        die("connect target: %s", strerror(errno));
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, drain_accept, (void *)(intptr_t)lfd) != 0)
+        die("%s", "cannot start the connect target");
+    netd_client *c = netd_client_connect(o->socket);
+    if (!c)
+        die("cannot connect to netd: %s", strerror(errno));
+    struct connect_result r = {0, 0};
+    double t0 = now(), end = t0 + o->seconds;
+    for (int i = 0; i < WARMUP || now() < end; i++) {
+        if (i == WARMUP)
+            t0 = now(), end = t0 + o->seconds;
+        json_t *res =
+            call(c, "connect",
+                 json_pack("{s:s,s:i}", "host", "127.0.0.1", "port", ntohs(sin.sin_port)), false);
+        json_decref(
+            call(c, "close", json_pack("{s:O}", "handle", json_object_get(res, "handle")), false));
+        json_decref(res);
+        if (i >= WARMUP)
+            r.count++;
+    }
+    r.elapsed = now() - t0;
+    netd_client_free(c);
+    shutdown(lfd, SHUT_RDWR);
+    pthread_join(tid, NULL);
+    close(lfd);
+    return r;
+}
+
 static double mbps(size_t bytes, double s)
 {
     return (double)bytes / 1e6 / s;
@@ -599,8 +660,11 @@ static json_t *tls_json(const struct tls_bench *t)
 }
 
 static void print_text(const struct options *o, const struct ping_result *p,
-                       const struct echo_result *e)
+                       const struct echo_result *e, const struct connect_result *k)
 {
+    printf("connect: %.0f connects/s through netd as uid %u (connect + close, one at a time, "
+           "%lld in %.2f s)\n",
+           (double)k->count / k->elapsed, (unsigned)geteuid(), k->count, k->elapsed);
     printf("ping: %.0f requests/s (%d clients x %d in flight, %lld answers in %.2f s)\n",
            (double)p->answered / p->elapsed, o->clients, o->depth, p->answered, p->elapsed);
     printf("echo %zu bytes via netd: median %.1f us, p99 %.1f us (%zu round trips)\n", o->size,
@@ -612,7 +676,8 @@ static void print_text(const struct options *o, const struct ping_result *p,
 }
 
 static void print_json(const struct options *o, const struct ping_result *p,
-                       const struct echo_result *e, const struct tls_bench *t)
+                       const struct echo_result *e, const struct connect_result *k,
+                       const struct tls_bench *t)
 {
     json_t *doc = json_pack(
         "{s:{s:i, s:i, s:I, s:f, s:f},"
@@ -623,6 +688,11 @@ static void print_json(const struct options *o, const struct ping_result *p,
         (json_int_t)e->n_netd, "median_us", e->med_netd, "p99_us", e->p99_netd, "direct",
         "round_trips", (json_int_t)e->n_direct, "median_us", e->med_direct, "p99_us", e->p99_direct,
         "ratio", "median", e->med_netd / e->med_direct, "p99", e->p99_netd / e->p99_direct);
+    if (doc)
+        json_object_set_new(doc, "connect",
+                            json_pack("{s:i,s:I,s:f,s:f}", "uid", (int)geteuid(), "connects",
+                                      (json_int_t)k->count, "seconds", k->elapsed, "per_second",
+                                      (double)k->count / k->elapsed));
     if (doc && t)
         json_object_set_new(doc, "tls", tls_json(t));
     if (!doc)
@@ -635,12 +705,16 @@ static void print_json(const struct options *o, const struct ping_result *p,
 static void usage(FILE *f)
 {
     fprintf(f, "usage: netd-bench [--socket NAME] [--clients C] [--depth P] [--seconds S]\n"
-               "                  [--size BYTES] [--tls-bulk BYTES] [--no-tls] [--json]\n"
+               "                  [--size BYTES] [--tls-bulk BYTES] [--no-tls] [--as-uid UID]\n"
+               "                  [--json]\n"
                "Measures a running netd: ping requests/s with C clients keeping P requests\n"
                "in flight each, and the round trip of SIZE bytes to a loopback echo server\n"
                "through netd and directly. Each phase runs S seconds.\n"
                "Then TLS: handshakes/s for S seconds, and TLS-BULK bytes up and down,\n"
                "through netd and with a direct wolfSSL client (--no-tls skips this).\n"
+               "And connects/s: connect + close of a loopback TCP connection through netd.\n"
+               "--as-uid: run everything as that uid and its gid (needs root; netd must\n"
+               "serve it: --allow-uid), to measure what netd does for other callers.\n"
                "Defaults: $NETD_SOCKET or @netd, 4 clients, depth 16, 3 s, 1024 bytes,\n"
                "64 MiB.\n");
 }
@@ -660,12 +734,17 @@ static long long int_arg(const char *s, long long min, long long max, const char
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, 0, 's'},   {"clients", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},    {"seconds", required_argument, 0, 't'},
-        {"size", required_argument, 0, 'z'},     {"json", no_argument, 0, 'j'},
-        {"tls-bulk", required_argument, 0, 'b'}, {"no-tls", no_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+                                         {"clients", required_argument, 0, 'c'},
+                                         {"depth", required_argument, 0, 'd'},
+                                         {"seconds", required_argument, 0, 't'},
+                                         {"size", required_argument, 0, 'z'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"tls-bulk", required_argument, 0, 'b'},
+                                         {"no-tls", no_argument, 0, 'n'},
+                                         {"as-uid", required_argument, 0, 'u'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 's')
@@ -684,6 +763,8 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->tls_bulk = (size_t)int_arg(optarg, 1, 1ll << 34, "tls-bulk");
         else if (c == 'n')
             o->tls = false;
+        else if (c == 'u')
+            o->as_uid = int_arg(optarg, 1, 0x7fffffff, "as-uid");
         else {
             usage(c == 'h' ? stdout : stderr);
             exit(c == 'h' ? 0 : 2);
@@ -697,20 +778,29 @@ static void parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .clients = 4, .depth = 16, .seconds = 3, .size = 1024, .tls = true, .tls_bulk = 64u << 20};
+    struct options o = {.clients = 4,
+                        .depth = 16,
+                        .seconds = 3,
+                        .size = 1024,
+                        .tls = true,
+                        .tls_bulk = 64u << 20,
+                        .as_uid = -1};
     parse_args(argc, argv, &o);
     srandom((unsigned)time(NULL));
+    if (o.as_uid >= 0 &&
+        (setgroups(0, NULL) < 0 || setgid((gid_t)o.as_uid) < 0 || setuid((uid_t)o.as_uid) < 0))
+        die("--as-uid: %s", strerror(errno));
 
     struct ping_result p = bench_ping(&o);
     struct echo_result e = bench_echo(&o);
+    struct connect_result k = bench_connect(&o);
     struct tls_bench t;
     if (o.tls && bench_tls(o.socket, o.seconds, o.tls_bulk, &t) < 0)
         exit(1);
     if (o.json) {
-        print_json(&o, &p, &e, o.tls ? &t : NULL);
+        print_json(&o, &p, &e, &k, o.tls ? &t : NULL);
     } else {
-        print_text(&o, &p, &e);
+        print_text(&o, &p, &e, &k);
         if (o.tls)
             print_tls_text(&t);
     }

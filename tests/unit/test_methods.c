@@ -117,14 +117,14 @@ static const struct {
 } expected_params[] = {
     {"ping", ""},
     {"rpc.discover", ""},
-    {"address", "host:s port:p path:s type:e family:e multi:b wait:b timeout:t keep:b passive:b "
+    {"address", "host:s port:p path:u type:e family:e multi:b wait:b timeout:t keep:b passive:b "
                 "canonname:b numeric:b"},
     {"address-unpack", "handle:h*"},
     {"connect",
-     "host:s port:p path:s address:h type:e bindhost:s bindport:p tls:a options:a wait:b "
+     "host:s port:p path:u address:h type:e bindhost:s bindport:p tls:l options:a wait:b "
      "timeout:t keep:b"},
     {"listen",
-     "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a options:a keep:b"},
+     "host:s port:p path:u type:e backlog:i reuseaddr:b reuseport:b tls:l options:a keep:b"},
     {"accept", "handle:h* timeout:t keep:b"},
     {"read", "handle:h* nbytes:n* timeout:t encoding:e peek:b"},
     {"chunk", "handle:h* nbytes:n* timeout:t encoding:e"},
@@ -143,27 +143,28 @@ static const struct {
     {"stats", ""},
     {"accept-loop", "handle:h*"},
     {"server",
-     "host:s port:p path:s type:e backlog:i reuseaddr:b reuseport:b tls:a options:a keep:b"},
+     "host:s port:p path:u type:e backlog:i reuseaddr:b reuseport:b tls:l options:a keep:b"},
     {"recv-from", "handle:h* nbytes:n timeout:t encoding:e peek:b"},
-    {"send-to", "handle:h* dest:a* data:d* encoding:e timeout:t"},
+    {"send-to", "handle:h* dest:x* data:d* encoding:e timeout:t"},
     {"setsockopt", "handle:h* option:e* value:a*"},
     {"getsockopt", "handle:h* option:e*"},
     {"pair", "type:e keep:b"},
     {"local-addresses", ""},
     {"release", "handle:h* dup:b"},
     {"assign", "keep:b"},
-    {"starttls", "handle:h* role:e servername:s verify:b cafile:s capath:s alpn:a cert:s key:s "
+    {"starttls", "handle:h* role:e servername:s verify:b cafile:f capath:f alpn:a cert:f key:f "
                  "verify_client:b timeout:t keep:b"},
-    {"tls-config", "cafile:s capath:s"},
+    {"tls-config", "cafile:f capath:f"},
     {"disconnect", "handle:h*"},
 };
 
 static char type_letter(enum netd_ptype t)
 {
     static const char letters[] = {
-        [NETD_P_STRING] = 's', [NETD_P_DATA] = 'd',    [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
-        [NETD_P_BOOL] = 'b',   [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
-        [NETD_P_ENUM] = 'e',   [NETD_P_ANY] = 'a',
+        [NETD_P_STRING] = 's',  [NETD_P_DATA] = 'd',   [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
+        [NETD_P_BOOL] = 'b',    [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
+        [NETD_P_ENUM] = 'e',    [NETD_P_ANY] = 'a',     [NETD_P_PATH] = 'u',   [NETD_P_FILE] = 'f',
+        [NETD_P_TLS] = 'l',     [NETD_P_DEST] = 'x',
     };
     return letters[t];
 }
@@ -280,6 +281,62 @@ static void test_port(void **state)
     BAD("connect", "{\"port\":true}");
     OK("connect", "{\"host\":\"x\",\"port\":1,\"bindport\":0}");
     BAD("connect", "{\"bindport\":70000}");
+    /* Strings are held to the same range as numbers: none wraps. */
+    BAD_WHY("listen", "{\"port\":\"65537\"}",
+            "parameter 'port' must be an integer between 0 and 65535 or a service name");
+    BAD("connect", "{\"host\":\"x\",\"port\":\"72543\"}");
+    BAD("connect", "{\"host\":\"x\",\"port\":1,\"bindport\":\"65536\"}");
+    BAD("address", "{\"host\":\"x\",\"port\":\"-1\"}");
+    BAD("address", "{\"host\":\"x\",\"port\":\" 80\"}");
+    BAD("address", "{\"host\":\"x\",\"port\":\"0x50\"}");
+    BAD("address", "{\"host\":\"x\",\"port\":\"1e3\"}");
+    OK("address", "{\"host\":\"x\",\"port\":\"65535\"}");
+    BAD_WHY("address", "{\"host\":\"x\",\"port\":\"no-such-service\"}",
+            "parameter 'port' must be an integer between 0 and 65535 or a service name");
+    BAD_WHY("send-to",
+            "{\"handle\":\"h0.1\",\"data\":\"\",\"dest\":{\"host\":\"x\",\"port\":\"65537\"}}",
+            "parameter 'dest.port' must be an integer between 0 and 65535 or a service name");
+    OK("send-to", "{\"handle\":\"h0.1\",\"data\":\"\",\"dest\":{\"host\":\"x\",\"port\":\"53\"}}");
+    OK("send-to", "{\"handle\":\"h0.1\",\"data\":\"\",\"dest\":\"h0.2\"}");
+    BAD("send-to", "{\"handle\":\"h0.1\",\"data\":\"\",\"dest\":7}");
+}
+
+/* Paths must be absolute (or @name for sockets): netd has its own working directory. */
+static void test_path(void **state)
+{
+    (void)state;
+    OK("listen", "{\"path\":\"/run/x.sock\"}");
+    OK("connect", "{\"path\":\"@abstract\"}");
+    BAD_WHY("listen", "{\"path\":\"rel.sock\"}",
+            "parameter 'path' must be an absolute path or @name, not \"rel.sock\": netd does not "
+            "share the caller's working directory");
+    BAD("connect", "{\"path\":\"./x\"}");
+    BAD("connect", "{\"path\":\"@\"}");
+    BAD("connect", "{\"path\":\"\"}");
+    BAD("address", "{\"path\":\"/a\\u0000b\"}");
+    BAD("send-to", "{\"handle\":\"h0.1\",\"data\":\"\",\"dest\":{\"path\":\"x.sock\"}}");
+    BAD_WHY("connect", "{\"host\":\"x\",\"port\":1,\"tls\":{\"cafile\":\"ca.pem\"}}",
+            "parameter 'tls.cafile' must be an absolute path, not \"ca.pem\": netd does not "
+            "share the caller's working directory");
+    BAD("listen", "{\"port\":0,\"tls\":{\"cert\":\"c.pem\",\"key\":\"/k.pem\"}}");
+    BAD("listen", "{\"port\":0,\"tls\":{\"cert\":\"/c.pem\",\"key\":\"k.pem\"}}");
+    BAD("connect", "{\"host\":\"x\",\"port\":1,\"tls\":{\"capath\":\"certs\"}}");
+    OK("connect", "{\"host\":\"x\",\"port\":1,\"tls\":{\"cafile\":\"/etc/ca.pem\"}}");
+    OK("connect", "{\"host\":\"x\",\"port\":1,\"tls\":true}");
+    BAD("connect", "{\"host\":\"x\",\"port\":1,\"tls\":3}");
+    BAD("tls-config", "{\"cafile\":\"ca.pem\"}");
+    OK("tls-config", "{\"capath\":\"/etc/ssl/certs\"}");
+    BAD("starttls", "{\"handle\":\"h0.1\",\"key\":\"k.pem\"}");
+    char longpath[200];
+    memset(longpath, 'a', sizeof longpath);
+    longpath[0] = '/';
+    longpath[108] = '\0';
+    char req[300];
+    snprintf(req, sizeof req, "{\"path\":\"%s\"}", longpath);
+    BAD("listen", req);
+    longpath[107] = '\0';
+    snprintf(req, sizeof req, "{\"path\":\"%s\"}", longpath);
+    OK("listen", req);
 }
 
 static void test_bool(void **state)
@@ -631,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_string),
         cmocka_unit_test(test_handle),
         cmocka_unit_test(test_port),
+        cmocka_unit_test(test_path),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_nbytes),
