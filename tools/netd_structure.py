@@ -77,16 +77,18 @@ KIND_MEMBER = "kind"
 KIND_PREFIX = "HK_"
 
 _MEMBER = r"(?:->|\.)\s*" + KIND_MEMBER + r"\b"
+_CHAIN = r"(?:[\w.\[\]]|->)*"  # h, h->ops, s.h[i]->ops: what the kind is read from
 KIND_PATTERNS = {
     # h->kind == HK_STREAM, h->kind != x, and the same written the other way round
-    "cmp": re.compile(_MEMBER + r"\s*[!=]=|[!=]=\s*[\w.\[\]]*(?:->|\.)\s*" + KIND_MEMBER + r"\b"),
+    "cmp": re.compile(_MEMBER + r"\s*[!=]=|[!=]=\s*" + _CHAIN + r"(?:->|\.)\s*" + KIND_MEMBER
+                      + r"\b"),
     # switch (h->kind) and switch (kind)
     "switch": re.compile(r"\bswitch\s*\(\s*[\w.\[\]>-]*\b" + KIND_MEMBER + r"\s*\)"),
     # kind == HK_LISTENER where the kind is not read from a member
     "const": re.compile(r"(?<![->.])\b\w*" + KIND_MEMBER + r"\s*[!=]=\s*" + KIND_PREFIX
                         + r"|\b" + KIND_PREFIX + r"\w+\s*[!=]=\s*\w*" + KIND_MEMBER + r"\b"),
     # kinds & (1u << h->kind): the kind tested against a set
-    "mask": re.compile(r"<<\s*[\w.\[\]]*(?:->|\.)\s*" + KIND_MEMBER + r"\b"),
+    "mask": re.compile(r"<<\s*" + _CHAIN + r"(?:->|\.)\s*" + KIND_MEMBER + r"\b"),
 }
 KIND_PATTERNS["ops"] = re.compile(r"\bops\s*[!=]=\s*&|&\s*\w+_ops\s*[!=]=")
 KIND_LABELS = {

@@ -40,6 +40,7 @@ enum hkind { HK_A, HK_B };
 struct obj {
     int kind;
     const void *ops;
+    const struct obj *next;
     void *tls; /* a comment saying o->tls and o->kind == 1 does not count */
 };
 int core_twice(int x);
@@ -196,6 +197,12 @@ CASES = [
      None, "kind", "daemon/main.c:12"),
     ("a kind tested against a set outside the handle layer",
      {"daemon/tls/tls.c": sub("    return o->tls", "    if (6u & (1u << o->kind))\n        return 0;\n    return o->tls")},
+     None, "kind", "daemon/tls/tls.c:11"),
+    ("a kind tested against a set through a chain of members",
+     {"daemon/tls/tls.c": sub("    return o->tls != 0", "    if (o->next && (6u & (1u << o->next->kind)))\n        return 0;\n    return o->tls != 0")},
+     None, "kind", "daemon/tls/tls.c:11"),
+    ("a kind compared the other way round, through a chain",
+     {"daemon/tls/tls.c": sub("    return o->tls != 0", "    if (o->next && 2 == o->next->kind)\n        return 0;\n    return o->tls != 0")},
      None, "kind", "daemon/tls/tls.c:11"),
     ("a kind set asked through a predicate outside the handle layer",
      {"daemon/tls/tls.c": sub("    return o->tls != 0", "    if (handle_is(o, 1u << HK_A))\n        return 1;\n    return o->tls != 0")},
