@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "core.h"
+#include "rpc.h"
 
 json_t *sockaddr_json(const struct sockaddr *sa, socklen_t len)
 {
@@ -82,7 +83,7 @@ int port_string(const json_t *port, char *out, size_t outlen)
         snprintf(out, outlen, "%lld", (long long)p);
         return 0;
     }
-    const char *s = json_string_value(port);
+    const char *s = netd_json_text(port) ? json_string_value(port) : NULL;
     if (!s || !*s || strlen(s) >= outlen)
         return -1;
     snprintf(out, outlen, "%s", s);

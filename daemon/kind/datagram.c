@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kind.h"
+#include "rpc.h"
 
 #define DGRAM_DEFAULT 65536
 
@@ -231,7 +232,7 @@ void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
 int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, socklen_t *len)
 {
     json_t *d = param(r, "dest");
-    if (json_is_string(d)) {
+    if (netd_json_text(d)) {
         struct handle *a = handle_lookup(w, r, "dest");
         const struct addrlist *al = a && a->ops->address ? a->ops->address(a) : NULL;
         if (!al || al->count == 0) {
@@ -245,12 +246,13 @@ int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, soc
         *len = al->lens[0];
         return 0;
     }
-    const char *path = json_string_value(json_object_get(d, "path"));
+    json_t *pv = json_object_get(d, "path"), *hv = json_object_get(d, "host");
+    const char *path = netd_json_text(pv) ? json_string_value(pv) : NULL;
     if (path) {
         if (sockaddr_unix(path, ss, len) == 0)
             return 0;
     } else {
-        const char *host = json_string_value(json_object_get(d, "host"));
+        const char *host = netd_json_text(hv) ? json_string_value(hv) : NULL;
         char service[64];
         json_t *port = json_object_get(d, "port");
         struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kind.h"
+#include "rpc.h"
 
 enum vtype {
     V_BOOL,
@@ -197,7 +198,7 @@ static int value_in(struct req *r, const struct opt *o, json_t *v, void *buf)
         return sizeof *l;
     }
     case V_GROUP4:
-        if (!json_is_string(v) || parse_group4(json_string_value(v), buf) < 0)
+        if (!netd_json_text(v) || parse_group4(json_string_value(v), buf) < 0)
             break;
         return sizeof(struct ip_mreqn);
     case V_TIMEO: {
@@ -210,11 +211,11 @@ static int value_in(struct req *r, const struct opt *o, json_t *v, void *buf)
         return sizeof *tv;
     }
     case V_ADDR4:
-        if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), buf) != 1)
+        if (!netd_json_text(v) || inet_pton(AF_INET, json_string_value(v), buf) != 1)
             break;
         return sizeof(struct in_addr);
     case V_GROUP6:
-        if (!json_is_string(v) || parse_group6(json_string_value(v), buf) < 0)
+        if (!netd_json_text(v) || parse_group6(json_string_value(v), buf) < 0)
             break;
         return sizeof(struct ipv6_mreq);
     default:

@@ -213,10 +213,10 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         return;
     }
     bool notification = rq.id == NULL;
-    const struct netd_method *m = netd_method_find(rq.method);
+    const struct netd_method *m = rq.m; /* looked up by the whole name, NULs and all */
     char buf[256];
     if (!m) {
-        snprintf(buf, sizeof buf, "method not found: %.200s", rq.method);
+        netd_rpc_unknown_method(&rq, buf, sizeof buf);
         early_error(c, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf);
         json_decref(msg);
         return;

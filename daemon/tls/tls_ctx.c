@@ -21,6 +21,8 @@
 
 #include "tls_int.h" /* first: wolfssl/options.h must precede the other wolfSSL headers */
 
+#include "rpc.h"
+
 #include <wolfssl/openssl/evp.h>
 #include <wolfssl/openssl/pem.h>
 
@@ -73,8 +75,8 @@ static int parse_one(struct req *r, const char *k, const json_t *v, const char *
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
         if (strcmp(k, strs[i]) != 0)
             continue;
-        if (!json_is_string(v) || json_string_length(v) == 0)
-            return bad_param(r, prefix, k, "must be a non-empty string");
+        if (!netd_json_text(v) || json_string_length(v) == 0)
+            return bad_param(r, prefix, k, "must be a non-empty string without NUL bytes");
         *dst[i] = json_string_value(v);
         return 1;
     }

@@ -5,11 +5,10 @@
  * on a second connection that stays open throughout, and must not have
  * exited.
  *
- * rows[] must pass today. pending_rows[] are cases that need a daemon
- * change still to come (the method table entry taken from netd_rpc_parse,
- * netd_handle_parse for handle names, NUL checks on nested strings); they
- * run, and are expected to pass, only when PENDING_ENABLED is 1 or
- * NETD_TEST_PENDING=1 is set, and are skipped otherwise.
+ * rows[] and pending_rows[] must both pass. pending_rows[] were the cases
+ * that needed a daemon change (the method looked up by its whole name,
+ * proto's handle-name parser, NUL checks on nested strings); that change
+ * is in, so PENDING_ENABLED is 1 and they run like the rest.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,8 +21,8 @@
 
 #define MAX_REQUEST 65536
 
-/* Set to 1 once the daemon changes pending_rows[] wait for are in. */
-#define PENDING_ENABLED 0
+/* 1: the daemon changes pending_rows[] waited for are in (keep it so). */
+#define PENDING_ENABLED 1
 
 /*
  * In a row's line: %H a stream of this connection, %E another one (for
