@@ -84,6 +84,11 @@ void req_ok_raw(struct req *r, const char *result, size_t len)
 
 void req_fail(struct req *r, enum netd_err kind, json_t *data, const char *fmt, ...)
 {
+    /* An error answer carries no descriptor: one the request brought is closed. */
+    if (r->pass_fd >= 0) {
+        close(r->pass_fd);
+        r->pass_fd = -1;
+    }
     char msg[512];
     va_list ap;
     va_start(ap, fmt);

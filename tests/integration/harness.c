@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -89,6 +90,27 @@ struct netd_proc {
     int errfd; /* netd's stderr: a memory file, read from offset 0 */
     char name[96];
 };
+
+pid_t h_netd_pid(const struct netd_proc *n)
+{
+    return n->pid;
+}
+
+int h_netd_fds(const struct netd_proc *n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)n->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            count++;
+    closedir(d);
+    return count;
+}
 
 /* The start of a line netd's shutdown check prints for what was left behind. */
 #define LEAK_PREFIX "netd: leak:"

@@ -57,6 +57,12 @@ struct netd_proc *h_netd_start(const char *const *extra);
 /** The socket name to pass to clients ("@netd-test-..."); owned by @n. */
 const char *h_netd_socket(const struct netd_proc *n);
 
+/** netd's process id (for /proc/PID/fd and the like). */
+pid_t h_netd_pid(const struct netd_proc *n);
+
+/** How many descriptors netd holds now (entries of /proc/PID/fd). */
+int h_netd_fds(const struct netd_proc *n);
+
 /** Fails the test if netd has exited (crashed) since it started. */
 void h_netd_assert_alive(struct netd_proc *n);
 
