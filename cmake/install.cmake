@@ -4,7 +4,7 @@
 #                             pkgconfig/netd.pc, cmake/netd/ (find_package(netd))
 #   include/                  netd.h, netd/errors.h, netd/codec.h
 #   share/man/                netd(8), netctl(1), netd-protocol(7) (when scdoc is found)
-#   share/doc/netd/           README.md
+#   share/doc/netd/           README.md, netd.conf.example
 #   share/bash-completion/completions/netctl, share/zsh/site-functions/_netctl
 #   lib/systemd/system/       netd.service, netd.socket (NETD_SYSTEMD_UNITDIR)
 include(CMakePackageConfigHelpers)
@@ -50,6 +50,8 @@ install(FILES ${NETD_INSTALLED}/netd.service ${NETD_INSTALLED}/netd.socket
         DESTINATION ${NETD_SYSTEMD_UNITDIR})
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/netd.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        RENAME netd.conf.example)
 install(FILES ${CMAKE_SOURCE_DIR}/completion/netctl.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME netctl)
 install(FILES ${CMAKE_SOURCE_DIR}/completion/_netctl
