@@ -113,6 +113,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     self = w;
+    /* Named, so ps, top and debuggers (and the watchdog test) can tell the workers apart. */
+    char name[16];
+    snprintf(name, sizeof name, "netd-w%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     ev_run(w->loop, 0);
     return NULL;
 }
