@@ -7,6 +7,7 @@
 #   share/doc/netd/           README.md, netd.conf.example
 #   share/bash-completion/completions/netctl, share/zsh/site-functions/_netctl
 #   lib/systemd/system/       netd.service, netd.socket (NETD_SYSTEMD_UNITDIR)
+#   lib/sysusers.d/netd.conf  the group netd (owner group of /run/netd/netd.sock)
 include(CMakePackageConfigHelpers)
 
 set(NETD_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
@@ -48,6 +49,9 @@ install(CODE "
 install(FILES ${NETD_INSTALLED}/netd.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES ${NETD_INSTALLED}/netd.service ${NETD_INSTALLED}/netd.socket
         DESTINATION ${NETD_SYSTEMD_UNITDIR})
+# The group netd.socket gives its path socket to (systemd-sysusers creates it).
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/netd.sysusers DESTINATION lib/sysusers.d
+        RENAME netd.conf)
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/netd.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}
