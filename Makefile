@@ -9,7 +9,7 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 # clang and libclang-rt-dev (libFuzzer's runtime, which clang only
 # recommends) build the fuzz targets; the sanitizer builds use gcc.
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
-             libcmocka-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev \
+             libcmocka-dev libinih-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev \
              scdoc zsh
 # scdoc turns docs/man/*.scd into man pages; zsh checks the zsh completion.
 # Nice to have: clang-format for `make format`.

@@ -4,9 +4,10 @@
 #                             pkgconfig/netd.pc, cmake/netd/ (find_package(netd))
 #   include/                  netd.h, netd/errors.h, netd/codec.h
 #   share/man/                netd(8), netctl(1), netd-protocol(7) (when scdoc is found)
-#   share/doc/netd/           README.md
+#   share/doc/netd/           README.md, netd.conf.example
 #   share/bash-completion/completions/netctl, share/zsh/site-functions/_netctl
 #   lib/systemd/system/       netd.service, netd.socket (NETD_SYSTEMD_UNITDIR)
+#   lib/sysusers.d/netd.conf  the group netd (owner group of /run/netd/netd.sock)
 include(CMakePackageConfigHelpers)
 
 set(NETD_SYSTEMD_UNITDIR "lib/systemd/system" CACHE STRING
@@ -48,8 +49,13 @@ install(CODE "
 install(FILES ${NETD_INSTALLED}/netd.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES ${NETD_INSTALLED}/netd.service ${NETD_INSTALLED}/netd.socket
         DESTINATION ${NETD_SYSTEMD_UNITDIR})
+# The group netd.socket gives its path socket to (systemd-sysusers creates it).
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/netd.sysusers DESTINATION lib/sysusers.d
+        RENAME netd.conf)
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/netd.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        RENAME netd.conf.example)
 install(FILES ${CMAKE_SOURCE_DIR}/completion/netctl.bash
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME netctl)
 install(FILES ${CMAKE_SOURCE_DIR}/completion/_netctl

@@ -1,24 +1,26 @@
 /*
- * config.c - netd's settings, with their defaults. main.c fills them from
- * the command line before any worker starts; afterwards every thread only
- * reads them.
+ * config.c - netd's settings, with their defaults. options.c builds them
+ * from the configuration file and the command line before any worker
+ * starts, and again at a reload; workers only read them.
  */
 #include <string.h>
 
 #include "core.h"
 
-struct netd_config netd_cfg = {
-    .socket_name = "@netd",
-    .max_request = 16u << 20,
-    .max_handles = 4096,
-    .max_buffer = 1u << 20,
-    .max_read = 16u << 20,
-    .max_queued = 64u << 20, /* main.c makes it 4 x max_request */
-    .max_inflight = 4096,
-    .out_high = 4u << 20,
-    .out_low = 1u << 20,
-    .log_level = LOG_INFO,
-};
+#define NETD_DEFAULTS                                                                              \
+    {                                                                                              \
+        .max_request = 16u << 20, .max_handles = 4096, .max_buffer = 1u << 20,                     \
+        .max_read = 16u << 20, .max_queued = 64u << 20, /* 4 x max_request */                      \
+            .max_inflight = 4096, .out_high = 4u << 20, .out_low = 1u << 20,                       \
+        .log_level = LOG_INFO, .drain_timeout = 5.0,                                               \
+    }
+
+struct netd_config netd_cfg = NETD_DEFAULTS;
+
+struct netd_config config_defaults(void)
+{
+    return (struct netd_config)NETD_DEFAULTS;
+}
 
 static struct {
     struct sockaddr_storage ss;

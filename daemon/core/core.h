@@ -34,12 +34,18 @@
 #include "line.h"
 #include "methods.h"
 
-/* ---- configuration (config.c; written by main before the workers start, then read-only) ---- */
+/* ---- configuration (config.c, options.c) ----
+ *
+ * netd_cfg is written by the main thread only: at start before any worker
+ * runs, and at a reload while every worker is parked (workers_quiesce), so
+ * workers read it without locks. */
 
 #define NETD_MAX_ALLOW 32
+#define NETD_MAX_SOCKETS 8
 
 struct netd_config {
-    const char *socket_name;
+    char *sockets[NETD_MAX_SOCKETS]; /* control sockets; none given: "@netd" */
+    int n_sockets;
     int workers;
     size_t max_request;    /* longest request line */
     size_t max_handles;    /* handles per uid */
@@ -54,9 +60,39 @@ struct netd_config {
     gid_t allow_gid[NETD_MAX_ALLOW];
     int n_allow_gid;
     int log_level;
+    double drain_timeout; /* seconds accepted writes may take to drain at a stop */
 };
 
 extern struct netd_config netd_cfg;
+/** The built-in defaults (a copy; no strings owned). */
+struct netd_config config_defaults(void);
+
+/** What options_load() read: the settings, where from, and the file's own sections. */
+struct options {
+    struct netd_config cfg;
+    char config_file[4096]; /* the file read, "" if none */
+    bool check_only;        /* --check-config */
+};
+
+/**
+ * Builds settings from the defaults, the configuration file (--config FILE,
+ * else /etc/netd/netd.conf when it exists) and then @argv, which wins.
+ * Returns 0; 1 when --help/--version printed and netd should exit 0; -1 with
+ * the reason in @err ("FILE:LINE: ..." for the file). Frees nothing of
+ * @out on failure: call options_free() either way.
+ */
+int options_load(int argc, char **argv, struct options *out, char *err, size_t errlen);
+/** Frees the strings of @o's settings. */
+void options_free(struct options *o);
+/**
+ * Makes @next the running configuration, to be called while every worker is
+ * parked: copies the settings that may change at run time into netd_cfg and
+ * logs, for each setting that may not (sockets, workers), that it needs a
+ * restart. Returns how many such settings differ.
+ */
+int options_apply(const struct netd_config *next);
+/** Writes the effective settings of @c as configuration file lines ("key = value"). */
+void options_print(FILE *f, const struct netd_config *c);
 
 /* The addresses netd's own control sockets listen on: never a target of a
  * request (main.c adds each before the workers start; read-only after). */
@@ -71,6 +107,48 @@ bool netd_is_control_addr(const struct sockaddr *sa, socklen_t len);
 enum { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void netd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netd_log_level_parse(const char *name);
+/** Decides, from JOURNAL_STREAM and stderr, whether lines go to journald (priority prefixes,
+ * no timestamps). Called by main at start; the first line decides otherwise. */
+void netd_log_init(void);
+
+/* ---- systemd's notification socket (sdnotify.c; main thread only) ---- */
+
+/** Opens the socket NOTIFY_SOCKET names: 1, 0 when there is none, -errno. */
+int sdn_init(void);
+bool sdn_enabled(void);
+void sdn_fini(void);
+/** Sends @msg ("READY=1", "FDSTORE=1\nFDNAME=x"...) with @nfds (at most 16) descriptors
+ * @fds. 1 sent, 0 no socket, -errno (logged). */
+int sdn_send(const char *msg, const int *fds, int nfds);
+int sdn_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** The watchdog interval systemd asks for (WATCHDOG_USEC, for this pid), 0 if none. */
+uint64_t sdn_watchdog_usec(void);
+
+/* ---- control sockets and descriptors from systemd (ctlsock.c; main thread) ---- */
+
+#define NETD_MAX_PASSED 1024
+
+/** A descriptor systemd passed (LISTEN_FDS), with its LISTEN_FDNAMES name. */
+struct passed_fd {
+    int fd;
+    char name[256];
+};
+
+/** Takes the descriptors passed to this process (close-on-exec) and unsets LISTEN_*; how many. */
+int listen_fds_take(struct passed_fd *out, int max);
+
+struct ctlsock {
+    int fd;
+    char name[120];      /* "@name" or a path, as served */
+    bool unlink_at_exit; /* a socket file netd created */
+};
+
+/** Serves @fd passed by systemd as @fdname: checks it is a listening unix stream socket. 0/-1. */
+int ctlsock_adopt(struct ctlsock *cs, int fd, const char *fdname);
+/** Binds and listens on @name ("@abstract" or a path, a stale file replaced). 0, or -1 logged. */
+int ctlsock_open(struct ctlsock *cs, const char *name);
+/** Closes @cs, removing the file netd created. */
+void ctlsock_close(struct ctlsock *cs);
 
 /* ---- growable byte buffer (buf.c) ---- */
 
@@ -145,6 +223,7 @@ struct worker {
 
     void *slot[WS__COUNT];
     bool stopping;
+    uint64_t beat; /* the last liveness ping it answered (workers_ping) */
     struct worker_stats stats;
 };
 
@@ -179,6 +258,19 @@ int workers_start(int n);
  * behind, each named on stderr as "netd: leak: ...".
  */
 size_t workers_stop(void);
+/**
+ * Parks every worker between two messages, runs @fn(@arg) on the calling
+ * thread (main) while none of them runs, then lets them go on: how settings
+ * change at a reload without any reader seeing half of them.
+ */
+void workers_quiesce(void (*fn)(void *), void *arg);
+/**
+ * Liveness for the watchdog: workers_alive() says whether every worker has
+ * answered the last workers_ping(), i.e. turned its loop since; the first
+ * call, before any ping, is true. Main thread.
+ */
+bool workers_alive(void);
+void workers_ping(void);
 /** Queues @m for worker @index and wakes it. Any thread. Takes ownership of @m. */
 void worker_post(int index, struct msg *m);
 /** The worker running on this thread, or NULL on other threads. */

@@ -113,6 +113,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     self = w;
+    /* Named, so ps, top and debuggers (and the watchdog test) can tell the workers apart. */
+    char name[16];
+    snprintf(name, sizeof name, "netd-w%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     ev_run(w->loop, 0);
     return NULL;
 }
@@ -160,6 +164,85 @@ int workers_start(int n)
             return -rc;
     }
     return 0;
+}
+
+/* ---- parking every worker (reload) ---- */
+
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static int parked;
+static bool park_hold;
+
+static void on_park(struct worker *w, struct msg *m)
+{
+    free(m);
+    pthread_mutex_lock(&park_lock);
+    parked++;
+    pthread_cond_broadcast(&park_cond);
+    while (park_hold)
+        pthread_cond_wait(&park_cond, &park_lock);
+    parked--;
+    pthread_cond_broadcast(&park_cond);
+    pthread_mutex_unlock(&park_lock);
+}
+
+void workers_quiesce(void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&park_lock);
+    park_hold = true;
+    pthread_mutex_unlock(&park_lock);
+    for (int i = 0; i < netd_nworkers; i++) {
+        struct msg *m = calloc(1, sizeof *m);
+        if (!m)
+            abort();
+        m->fn = on_park;
+        worker_post(i, m);
+    }
+    pthread_mutex_lock(&park_lock);
+    while (parked < netd_nworkers)
+        pthread_cond_wait(&park_cond, &park_lock);
+    fn(arg);
+    park_hold = false;
+    pthread_cond_broadcast(&park_cond);
+    while (parked > 0)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
+}
+
+/* ---- liveness (watchdog) ---- */
+
+static uint64_t ping_gen;
+
+struct ping_msg {
+    struct msg hdr;
+    uint64_t gen;
+};
+
+static void on_ping(struct worker *w, struct msg *m)
+{
+    __atomic_store_n(&w->beat, ((struct ping_msg *)m)->gen, __ATOMIC_RELEASE);
+    free(m);
+}
+
+bool workers_alive(void)
+{
+    for (int i = 0; i < netd_nworkers; i++)
+        if (__atomic_load_n(&netd_workers[i].beat, __ATOMIC_ACQUIRE) != ping_gen)
+            return false;
+    return true;
+}
+
+void workers_ping(void)
+{
+    ping_gen++;
+    for (int i = 0; i < netd_nworkers; i++) {
+        struct ping_msg *m = calloc(1, sizeof *m);
+        if (!m)
+            return;
+        m->hdr.fn = on_ping;
+        m->gen = ping_gen;
+        worker_post(i, &m->hdr);
+    }
 }
 
 /* Runs on the worker after its loop has ended: messages that arrived after

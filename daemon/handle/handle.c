@@ -236,6 +236,32 @@ static void handles_close_all(struct worker *w)
         handle_close(h, "netd is shutting down");
 }
 
+size_t handles_undrained(struct worker *w)
+{
+    size_t pos = 0, n = 0;
+    struct handle *h;
+    while ((h = idmap_next(&space(w)->map, &pos)))
+        if (h->state == HS_SUCCESS && (h->ops->waits & 1u << WF_DRAINED) &&
+            !h->ops->ready(h, WF_DRAINED))
+            n++;
+    return n;
+}
+
+void handles_stop(struct worker *w, const char *why, bool (*spare)(struct handle *h))
+{
+    size_t pos = 0;
+    struct handle *h;
+    while ((h = idmap_next(&space(w)->map, &pos))) {
+        if (!spare || !spare(h)) {
+            handle_close(h, why);
+            continue;
+        }
+        h->ops->cancel(h);
+        reqlist_abort(&h->openers, why);
+        reqlist_abort(&h->waiters, why);
+    }
+}
+
 void handles_conn_gone(struct worker *w, uint64_t conn_id)
 {
     size_t pos = 0;

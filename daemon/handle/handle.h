@@ -144,6 +144,11 @@ json_t *handle_status(struct handle *h);
 const char *handle_kind_name(enum hkind k);
 /** Whether @h's kind is in @kinds (bit mask of 1 << hkind). */
 bool handle_is(const struct handle *h, unsigned kinds);
+/** How many of @w's handles hold bytes that writes accepted and the kernel has not taken. */
+size_t handles_undrained(struct worker *w);
+/** netd is stopping: ends every call waiting on @w's handles with `aborted` (@why) and closes
+ * each handle, except those @spare (may be NULL) returns true for, which stay open. */
+void handles_stop(struct worker *w, const char *why, bool (*spare)(struct handle *h));
 /** Closes @conn_id's handles on @w and drops its waiting requests. */
 void handles_conn_gone(struct worker *w, uint64_t conn_id);
 /** The status of every handle on @w that connection @conn_id of @uid owns (new array). */

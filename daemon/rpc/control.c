@@ -739,6 +739,17 @@ static void control_reap(struct worker *w)
     }
 }
 
+size_t control_unsent(struct worker *w)
+{
+    control_flush_dirty(w);
+    size_t pos = 0, n = 0;
+    struct conn *c;
+    while ((c = idmap_next(&space(w)->conns, &pos)))
+        if (!c->closing)
+            n += buf_used(&c->out);
+    return n;
+}
+
 static void control_close_all(struct worker *w)
 {
     size_t pos = 0;

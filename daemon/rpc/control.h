@@ -52,6 +52,9 @@ void rpc_layer_init(void);
 
 /** Message to a worker: adopt control connection @fd. */
 void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid);
+/** Writes the answers waiting on @w's connections; returns the bytes that still wait (at a stop,
+ * netd closes its connections once they are 0). */
+size_t control_unsent(struct worker *w);
 /** The connection @id on @w, or NULL when it has gone. */
 struct conn *control_find(struct worker *w, uint64_t id);
 /** Appends one answer line (without '\n') to @c's output; takes @line. */

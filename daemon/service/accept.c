@@ -1,0 +1,207 @@
+/*
+ * accept.c - the main thread's accept loop over every control socket: the
+ * peer's credentials are checked (SO_PEERCRED) and the connection is handed
+ * to a worker, round robin; the main thread never touches it again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rpc.h"
+#include "service.h"
+
+#define MAX_LISTEN NETD_MAX_PASSED
+
+struct ctl_listener {
+    ev_io io;
+    ev_timer resume;
+};
+
+static struct ctl_listener *lst;
+static int nlst;
+static int reserve_fd = -1;
+static uint64_t next_conn_id = 1;
+static unsigned next_worker;
+static adopted_fn on_adopted;
+
+static bool peer_allowed(int fd, const struct ucred *cr)
+{
+    if (cr->uid == 0 || cr->uid == geteuid())
+        return true;
+    for (int i = 0; i < netd_cfg.n_allow_uid; i++)
+        if (netd_cfg.allow_uid[i] == cr->uid)
+            return true;
+    if (netd_cfg.n_allow_gid == 0)
+        return false;
+    gid_t groups[256];
+    socklen_t glen = sizeof groups;
+    int n = 0;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+        n = (int)(glen / sizeof(gid_t));
+    for (int i = 0; i < netd_cfg.n_allow_gid; i++) {
+        if (netd_cfg.allow_gid[i] == cr->gid)
+            return true;
+        for (int k = 0; k < n; k++)
+            if (groups[k] == netd_cfg.allow_gid[i])
+                return true;
+    }
+    return false;
+}
+
+/* A refused client gets its answer and then netd waits (briefly) for it to
+ * hang up: closing with its request unread would reset the connection and
+ * lose the answer. */
+struct denied {
+    ev_io io;
+    ev_timer timer;
+    struct denied *prev, *next;
+};
+
+static struct denied *denied_list;
+static int n_denied;
+#define MAX_DENIED 64
+
+static void denied_end(struct ev_loop *loop, struct denied *d)
+{
+    ev_io_stop(loop, &d->io);
+    ev_timer_stop(loop, &d->timer);
+    close(d->io.fd);
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        denied_list = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    free(d);
+    n_denied--;
+}
+
+static void on_denied_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    char junk[4096];
+    ssize_t n = recv(io->fd, junk, sizeof junk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        denied_end(loop, io->data);
+}
+
+static void on_denied_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    denied_end(loop, t->data);
+}
+
+static void deny(struct ev_loop *loop, int fd, const struct ucred *cr)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "uid %u may not use netd (start netd with --allow-uid %u)",
+             (unsigned)cr->uid, (unsigned)cr->uid);
+    char *line = netd_rpc_error(NULL, NETD_E_DENIED, msg, NULL);
+    if (line) {
+        (void)!send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)!send(fd, "\n", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        free(line);
+    }
+    netd_log(LOG_WARN, "denied uid %u pid %d", (unsigned)cr->uid, (int)cr->pid);
+    shutdown(fd, SHUT_WR);
+    struct denied *d = n_denied < MAX_DENIED ? calloc(1, sizeof *d) : NULL;
+    if (!d) {
+        close(fd);
+        return;
+    }
+    n_denied++;
+    d->next = denied_list;
+    if (denied_list)
+        denied_list->prev = d;
+    denied_list = d;
+    ev_io_init(&d->io, on_denied_read, fd, EV_READ);
+    ev_timer_init(&d->timer, on_denied_timer, 2.0, 0.);
+    d->io.data = d->timer.data = d;
+    ev_io_start(loop, &d->io);
+    ev_timer_start(loop, &d->timer);
+}
+
+/* Out of descriptors: use the reserve to take the connection off the queue
+ * and close it, so the listener does not stay readable and spin; then
+ * pause this listener briefly. */
+static void accept_pause(struct ev_loop *loop, struct ctl_listener *l)
+{
+    netd_log(LOG_WARN, "control accept: %s", strerror(errno));
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        int c = accept(l->io.fd, NULL, NULL);
+        if (c >= 0)
+            close(c);
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    ev_io_stop(loop, &l->io);
+    ev_timer_set(&l->resume, 0.1, 0.);
+    ev_timer_start(loop, &l->resume);
+}
+
+static void on_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct ctl_listener *l = t->data;
+    ev_io_start(loop, &l->io);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct ctl_listener *l = io->data;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                accept_pause(loop, l);
+            return;
+        }
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+            close(fd);
+            continue;
+        }
+        if (!peer_allowed(fd, &cr)) {
+            deny(loop, fd, &cr);
+            continue;
+        }
+        int wi = (int)(next_worker++ % (unsigned)netd_nworkers);
+        uint64_t id = next_conn_id++;
+        control_adopt(wi, fd, id, cr.uid, cr.gid, cr.pid);
+        if (on_adopted)
+            on_adopted(wi, id, cr.uid);
+    }
+}
+
+int accept_start(struct ev_loop *loop, const struct ctlsock *socks, int n, adopted_fn adopted)
+{
+    lst = calloc((size_t)n, sizeof *lst);
+    if (!lst)
+        return -1;
+    nlst = n;
+    on_adopted = adopted;
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < n; i++) {
+        ev_io_init(&lst[i].io, on_accept, socks[i].fd, EV_READ);
+        ev_init(&lst[i].resume, on_resume);
+        lst[i].io.data = lst[i].resume.data = &lst[i];
+        ev_io_start(loop, &lst[i].io);
+    }
+    return 0;
+}
+
+void accept_stop(struct ev_loop *loop)
+{
+    for (int i = 0; i < nlst; i++) {
+        ev_io_stop(loop, &lst[i].io);
+        ev_timer_stop(loop, &lst[i].resume);
+    }
+    free(lst);
+    lst = NULL;
+    nlst = 0;
+    while (denied_list)
+        denied_end(loop, denied_list);
+    if (reserve_fd >= 0)
+        close(reserve_fd);
+    reserve_fd = -1;
+}
