@@ -130,6 +130,10 @@ def main():
                 raise SystemExit("FAIL: %r answered with %r" % (req, a))
             if "result" in a:
                 r = a["result"]
+                if method == "attach" and isinstance(r, dict) and r.get("mode") == "upgrade":
+                    # The connection is the stream now: go on with a new one.
+                    c.s.close()
+                    c = Conn(name)
                 if isinstance(r, dict):
                     for k in ("handle",):
                         if isinstance(r.get(k), str):
