@@ -242,7 +242,7 @@ static void splice_here(struct worker *w, struct req *r, struct sock *a, struct 
 }
 
 /* Messages between the halves of a splice across workers. */
-enum { SM_ABANDON, SM_GO, SM_STOP, SM_RESET, SM_REPORT };
+enum { SM_ABANDON, SM_GO, SM_EOF, SM_STOP, SM_RESET, SM_REPORT };
 
 struct splice_msg {
     struct msg hdr;
@@ -272,13 +272,17 @@ static void splice_post(int worker, struct splice_msg tmpl)
     worker_post(worker, &sm->hdr);
 }
 
-/* Tells the other half how this one ended: a failure resets it, a close stops it. */
+/* Tells the other half how this one ended: a failure resets it, a close
+ * stops it, and an end of both directions lets it end once it has
+ * delivered what the pair still holds. */
 static void tell_peer(struct relay *rl)
 {
     int rank = reason_rank(rl->reason);
-    if (rank == 0 || !rl->peer_id)
+    if (!rl->peer_id)
         return;
-    splice_post(rl->peer_worker, (struct splice_msg){.what = rank == 2 ? SM_RESET : SM_STOP,
+    splice_post(rl->peer_worker, (struct splice_msg){.what = rank == 2   ? SM_RESET
+                                                             : rank == 1 ? SM_STOP
+                                                                         : SM_EOF,
                                                      .relay = rl->peer_id,
                                                      .fd = -1,
                                                      .reason = rl->reason,
@@ -342,6 +346,14 @@ static void on_splice_msg(struct worker *w, struct msg *m)
     case SM_ABANDON:
         if (rl && !rl->started)
             relay_end(rl, "closed", 0);
+        break;
+    case SM_EOF:
+        if (rl) {
+            rl->peer_id = 0;
+            rl->peer_ended = true;
+            if (rl->peer_wait)
+                relay_end(rl, "eof", 0);
+        }
         break;
     case SM_STOP:
         if (rl) {

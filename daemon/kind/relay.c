@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -187,9 +188,20 @@ static int deliver(struct rdir *d, size_t *moved)
     return 1;
 }
 
+/* Whether the end of internal pair end @e means its other half ended
+ * before this one (it closed the pair while bytes still flow its way): a
+ * half-close of the other half leaves the pair open. */
+static bool half_gone(const struct relay *rl, const struct rend *e)
+{
+    const struct rdir *back = &rl->dir[e == &rl->end[0] ? 1 : 0];
+    struct pollfd p = {.fd = e->fd, .events = POLLIN};
+    return rl->internal_fd && e->type == RE_FD && !back->done && poll(&p, 1, 0) == 1 &&
+           (p.revents & POLLHUP);
+}
+
 /* Takes more from the source. Returns 1 when something came (or the end),
  * 0 when there is nothing now, -errno. */
-static int take(struct rdir *d)
+static int take(const struct relay *rl, struct rdir *d)
 {
     struct rend *src = d->src;
     if (src->type == RE_SOCK) {
@@ -229,6 +241,8 @@ static int take(struct rdir *d)
             src->s->rerr = (int)-k;
         return (int)k;
     }
+    if (k == 0 && half_gone(rl, src))
+        return -EPIPE; /* not an end to pass on: the other half says what it is */
     if (k == 0) {
         d->eof = true;
         if (src->type == RE_SOCK)
@@ -240,11 +254,24 @@ static int take(struct rdir *d)
 
 /* Moves what direction @d can now. Returns 0, or -errno with *failed set
  * to the end that failed. */
-static int dir_step(struct rdir *d, struct rend **failed)
+static int dir_step(const struct relay *rl, struct rdir *d, struct rend **failed)
 {
     size_t moved = 0;
     d->want_read = d->want_write = false;
     while (!d->done) {
+        /* A stream's writes queued before the relay go out before any byte
+         * the relay holds. */
+        if (d->dst->type == RE_SOCK && d->dst->s->wq_head) {
+            stream_flush_queue(d->dst->s);
+            if (d->dst->s->werr) {
+                *failed = d->dst;
+                return -d->dst->s->werr;
+            }
+            if (d->dst->s->wq_head) {
+                d->want_write = true;
+                return 0;
+            }
+        }
         int rc = deliver(d, &moved);
         if (rc < 0) {
             *failed = d->dst;
@@ -259,25 +286,13 @@ static int dir_step(struct rdir *d, struct rend **failed)
             d->done = true;
             return 0;
         }
-        /* A stream's writes queued before the relay go out before its bytes. */
-        if (d->dst->type == RE_SOCK && d->dst->s->wq_head) {
-            stream_flush_queue(d->dst->s);
-            if (d->dst->s->werr) {
-                *failed = d->dst;
-                return -d->dst->s->werr;
-            }
-            if (d->dst->s->wq_head) {
-                d->want_write = true;
-                return 0;
-            }
-        }
         /* Bytes inside a transport do not wake the loop: they are taken
          * even past the budget. */
         if (moved >= RELAY_BUDGET && !end_buffered(d->src)) {
             d->want_read = true; /* level-triggered: the next turn goes on */
             return 0;
         }
-        rc = take(d);
+        rc = take(rl, d);
         if (rc < 0) {
             *failed = d->src;
             return rc;
@@ -310,8 +325,9 @@ static void end_watch(struct relay *rl, struct rend *e)
         struct sock *s = e->s;
         if (s->h.fd < 0)
             return;
-        rd = rd || (rl->started && (s->tp_want & TP_WANT_READ));
-        wr = wr || (rl->started && (s->tp_want & TP_WANT_WRITE));
+        bool live = rl->started && !rl->peer_wait;
+        rd = rd || (live && (s->tp_want & TP_WANT_READ));
+        wr = wr || (live && (s->tp_want & TP_WANT_WRITE));
         set_watch(rl->w->loop, &s->h.rio, rd);
         set_watch(rl->w->loop, &s->h.wio, wr);
     } else if (e->type == RE_FD) {
@@ -450,17 +466,28 @@ static void abort_for(struct relay *rl, int err, struct rend *failed)
 
 void relay_run(struct relay *rl)
 {
-    if (!rl->started || rl->in_run)
+    if (!rl->started || rl->in_run || rl->peer_wait)
         return;
     rl->in_run = true;
     struct rend *failed = NULL;
     int err = 0;
     for (int i = 0; i < 2 && !err && !rl->stop; i++)
         if (!rl->dir[i].done)
-            err = dir_step(&rl->dir[i], &failed);
+            err = dir_step(rl, &rl->dir[i], &failed);
     rl->in_run = false;
-    if (rl->internal_fd && err && failed && failed->type == RE_FD && !rl->reason)
-        rl->reason = "eof"; /* its other half ended first and reports why */
+    if (!rl->stop && err && rl->internal_fd && failed && failed->type == RE_FD) {
+        /* The other half of a splice ended first: it tells this one (by a
+         * message) whether to reset, stop or just end. */
+        rl->peer_wait = true;
+        if (rl->peer_ended) {
+            finish(rl);
+            return;
+        }
+        for (int i = 0; i < 2; i++)
+            rl->dir[i].want_read = rl->dir[i].want_write = false;
+        relay_watch(rl);
+        return;
+    }
     if (err || rl->stop_err) {
         abort_for(rl, err ? -err : rl->stop_err, failed);
         return;

@@ -52,6 +52,8 @@ struct relay {
     /* Splice halves (attach.c). */
     int peer_worker;
     uint64_t peer_id;
+    bool peer_wait;  /* the pair ended under it: waits for the other half's word */
+    bool peer_ended; /* the other half ended normally ("eof") */
 };
 
 /** A relay on @w whose end runs @done; NULL when out of memory. */
