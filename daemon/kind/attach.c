@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "handlename.h"
 #include "rpc.h"
 
 /* What a relayed stream must be, for attach and splice; if not, @r is answered. */
@@ -454,7 +455,7 @@ void stream_splice(struct worker *w, struct req *r)
     }
     int bw;
     uint64_t bseq;
-    if (handle_parse(bn, strlen(bn), &bw, &bseq) < 0 || bw >= netd_nworkers) {
+    if (netd_handle_parse(bn, strlen(bn), &bw, &bseq) < 0 || bw >= netd_nworkers) {
         req_fail(r, NETD_E_UNKNOWN_HANDLE, NULL, "unknown handle: %.64s", bn);
         return;
     }
