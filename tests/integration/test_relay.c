@@ -927,7 +927,18 @@ static void test_memory_bounded_while_stalled(void **state)
     setsockopt(ph, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     int x = attach_fd(c1, h);
     size_t in_attach = push_for(x, 2000);
+    /* And a TLS attach (the copying path) into a TLS server that never reads. */
+    int sport;
+    t_py_server("stall", "server", &sport, NULL);
+    char *th =
+        t_connect(c1, "127.0.0.1", sport, t_tls(json_pack("{s:s}", "servername", "localhost")));
+    int tx = attach_fd(c1, th);
+    size_t in_tls = push_for(tx, 2000);
     long after = rss_kib(pid);
+    if (in_tls > (24u << 20))
+        fail_msg("netd took %zu bytes of a TLS attach while its server stalled", in_tls);
+    close(tx);
+    free(th);
     /* What went in is what the kernel's buffers and the relays' pipes hold. */
     if (in_splice > (24u << 20) || in_attach > (24u << 20))
         fail_msg("netd took %zu bytes of a splice and %zu of an attach while the peers stalled",
