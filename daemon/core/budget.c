@@ -102,8 +102,8 @@ bool mem_charge(uid_t uid, size_t n, enum mem_level level)
     uint64_t used = __atomic_add_fetch(c, n, __ATOMIC_RELAXED);
     uint64_t all = __atomic_add_fetch(&mem_all, n, __ATOMIC_RELAXED);
     uint64_t peak = __atomic_load_n(&mem_peak, __ATOMIC_RELAXED);
-    while (all > peak && !__atomic_compare_exchange_n(&mem_peak, &peak, all, true,
-                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    while (all > peak && !__atomic_compare_exchange_n(&mem_peak, &peak, all, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
         ;
     if (level == MEM_FORCE)
         return true;

@@ -595,6 +595,8 @@ static void on_hup_check(struct ev_loop *loop, ev_timer *t, int revents)
         conn_close(c);
 }
 
+static bool peer_gone(struct conn *c);
+
 /* The line buffer's allocation is charged as it is: what it holds now. */
 static void line_settle(struct conn *c)
 {
@@ -629,6 +631,10 @@ static bool line_room(struct conn *c)
 static void on_mem_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct conn *c = t->data;
+    if (peer_gone(c)) { /* not read meanwhile: nothing else would notice */
+        conn_close(c);
+        return;
+    }
     if (!line_room(c))
         return;
     ev_timer_stop(loop, t);
