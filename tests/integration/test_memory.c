@@ -31,6 +31,16 @@
 /* ...and what netd may take besides: the 1/8 overdraft of calls that
  * drain, the request lines that are always read, allocator slack. */
 #define OVERHEAD_MIB 48
+/* Under a sanitizer netd's memory is the sanitizer's allocator (ASan keeps
+ * freed blocks in quarantine and adds shadow memory; neither returns what
+ * malloc_trim would), so the bound is looser and the return is not checked. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#define RSS_FACTOR 3
+#else
+#define SANITIZED 0
+#define RSS_FACTOR 1
+#endif
 
 static const char *const netd_args[] = {
     "--allow-uid", "65534", "--max-memory-total", "268435456", "--workers", "2", NULL};
@@ -207,7 +217,7 @@ static void run(int which, const char *what)
     printf("%s: netd's RSS %ld KiB before, %ld KiB while the other uid holds its work "
            "(+%ld KiB); %d calls refused with max_memory\n",
            what, before, during, during - before, refused);
-    assert_true(during - before < (BUDGET_MIB + OVERHEAD_MIB) * 1024);
+    assert_true(during - before < RSS_FACTOR * (BUDGET_MIB + OVERHEAD_MIB) * 1024);
     root_served(root, echo);
     if (which != 2)
         assert_true(refused > 0);
@@ -217,7 +227,8 @@ static void run(int which, const char *what)
     usleep(2500 * 1000);
     long after = s_rss_kib(npid);
     printf("%s: netd's RSS %ld KiB 2.5 s after the client left\n", what, after);
-    assert_true(after - before < 8 * 1024); /* malloc_trim gave it back */
+    if (!SANITIZED)
+        assert_true(after - before < 8 * 1024); /* malloc_trim gave it back */
     json_decref(h_call(root, "ping", json_object()));
 }
 
