@@ -120,7 +120,7 @@ static int child_streams(const struct hostile *hs, int count, const char *method
     /* Every read that could not be buffered was told so at once. */
     int refused = 0;
     json_t *msg;
-    while (netd_client_next(c, 500, &msg) == 0) {
+    while (netd_client_next(c, 3000, &msg) == 0) {
         const char *limit = json_string_value(
             json_object_get(json_object_get(json_object_get(msg, "error"), "data"), "limit"));
         if (limit && strcmp(limit, "max_memory") == 0)
