@@ -55,6 +55,11 @@ struct netd_config {
     unsigned max_inflight; /* requests in flight per control connection */
     size_t out_high;       /* answers queued for a client before netd stops reading it */
     size_t out_low;        /* ... and resumes */
+    size_t max_memory;       /* bytes netd holds for one uid (budget.c) */
+    size_t max_memory_conn;  /* ... of which one control connection's own buffers (0: max_memory) */
+    size_t max_memory_total; /* bytes netd holds for all uids together (0: no such cap) */
+    size_t max_conns_uid;    /* control connections per uid (root: no limit) */
+    size_t max_lookups_uid;  /* name lookups one uid has running at once */
     uid_t allow_uid[NETD_MAX_ALLOW];
     int n_allow_uid;
     gid_t allow_gid[NETD_MAX_ALLOW];
@@ -168,6 +173,40 @@ int buf_append(struct buf *b, const void *p, size_t n);
 void buf_consume(struct buf *b, size_t n);
 void buf_free(struct buf *b);
 
+/**
+ * Like buf_reserve, but any growth of @b's allocation is first charged to
+ * @uid (mem_charge at @level); -ENOBUFS when the budget refuses it.
+ */
+int buf_reserve_for(struct buf *b, size_t extra, uid_t uid, int level);
+/** buf_free of a buffer grown with buf_reserve_for: its allocation goes back to @uid. */
+void buf_free_for(struct buf *b, uid_t uid);
+
+/* ---- what each uid holds: memory, connections, lookups (budget.c) ---- */
+
+enum uid_count { UC_MEMORY, UC_CONNS, UC_LOOKUPS, UC__COUNT };
+/** The shared counter @which of @uid (any thread, atomic); NULL if the table is full. */
+uint64_t *uid_counter(uid_t uid, enum uid_count which);
+/** Adds one to counter @which of @uid unless that passes @max; whether it did. */
+bool uid_take(uid_t uid, enum uid_count which, uint64_t max);
+void uid_give(uid_t uid, enum uid_count which);
+uint64_t uid_get(uid_t uid, enum uid_count which);
+
+/* How a charge is checked: against the budget, with the small overdraft
+ * of calls that drain memory (reads, close), or not at all (memory the
+ * daemon is already committed to, such as the answer of a call it took). */
+enum mem_level { MEM_NORMAL, MEM_DRAIN, MEM_FORCE };
+/** Charges @n bytes to @uid: false, and nothing charged, past its --max-memory or
+ * the daemon's --max-memory-total (root keeps the last --max-memory of it). */
+bool mem_charge(uid_t uid, size_t n, enum mem_level level);
+void mem_release(uid_t uid, size_t n);
+/** Whether @uid is at its budget (new work that needs memory is refused). */
+bool mem_over(uid_t uid);
+/** Bytes charged for every uid together. */
+uint64_t mem_total(void);
+/** Gives freed memory back to the system (malloc_trim) when the charged total has
+ * fallen well below its peak since the last time; any thread, one at a time. */
+void mem_trim(void);
+
 /* ---- id maps: uint64 key -> pointer, owned by one thread (idmap.c) ---- */
 
 struct idmap {
@@ -215,6 +254,7 @@ struct worker {
     ev_async wake;
     ev_prepare flush; /* runs the flush hooks once per loop turn */
     ev_check reap;    /* runs the reap hooks after the callbacks of a turn */
+    ev_timer trim;    /* once a second: memory freed after a burst goes back (mem_trim) */
     pthread_t thread;
 
     /* queue: taken under lock; the receiver swaps the whole list out */
@@ -316,6 +356,8 @@ int port_number(const json_t *port, int socktype);
  */
 typedef void (*resolve_cb)(struct worker *w, uint64_t token, int gai, struct addrlist *al);
 
+/** Starts @nthreads resolver threads; the pool grows to RESOLVER_MAX when all are busy. */
+#define RESOLVER_MAX 64
 int resolver_start(int nthreads);
 void resolver_stop(void);
 /**
@@ -324,7 +366,10 @@ void resolver_stop(void);
  * @flags: AI_PASSIVE (listen), AI_CANONNAME, AI_NUMERICHOST (a name is then
  * refused, never looked up). The caller tolerates @token having gone.
  */
-void resolve_start(struct worker *w, uint64_t token, resolve_cb cb, const char *host,
+void resolve_start(struct worker *w, uint64_t token, uid_t uid, resolve_cb cb, const char *host,
                    const char *service, int family, int socktype, int flags);
+/** The caller of lookup @token on @w gave up: a lookup not yet started is dropped
+ * (its callback never runs); one under way runs out, its answer found nobody. */
+void resolve_cancel(struct worker *w, uint64_t token);
 
 #endif

@@ -200,6 +200,8 @@ void handle_close(struct handle *h, const char *why)
     if (h->state == HS_CLOSED)
         return;
     h->state = HS_CLOSED;
+    if (h->on_resolved) /* nobody waits for the lookup any more: it leaves the queue */
+        resolve_cancel(h->w, h->seq);
     reqlist_abort(&h->openers, why);
     reqlist_abort(&h->waiters, why);
     h->ops->close(h, why);
@@ -350,7 +352,7 @@ void handle_resolve(struct handle *h, void (*cb)(struct handle *, int, struct ad
                     const char *host, const char *service, int family, int socktype, int flags)
 {
     h->on_resolved = cb;
-    resolve_start(h->w, h->seq, on_resolved, host, service, family, socktype, flags);
+    resolve_start(h->w, h->seq, h->uid, on_resolved, host, service, family, socktype, flags);
 }
 
 /* ---- the layer's part in each worker's life ---- */

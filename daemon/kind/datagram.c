@@ -124,7 +124,16 @@ struct dgram_out {
     size_t len;
     struct sockaddr_storage to;
     socklen_t tolen; /* 0: the connected peer */
+    bool charged;    /* waiting: its bytes count in the uid's memory budget */
 };
+
+static void out_free(struct sock *s, struct dgram_out *o)
+{
+    if (o->charged)
+        mem_release(s->h.uid, o->len);
+    free(o->data);
+    free(o);
+}
 
 /* One try: bytes sent, -EAGAIN when the socket is full, or another -errno. */
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
@@ -138,8 +147,7 @@ static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 
 static void dgram_answer(struct sock *s, struct req *r, struct dgram_out *o, ssize_t n)
 {
-    free(o->data);
-    free(o);
+    out_free(s, o);
     r->u.wr.dgram = NULL;
     if (n < 0) {
         req_fail_errno(r, (int)-n, r->m->id == NETD_M_SEND_TO ? "send-to" : "write");
@@ -160,8 +168,7 @@ static void send_timeout(struct req *r)
 {
     struct handle *h = r->h;
     struct dgram_out *o = pending_out(r);
-    free(o->data);
-    free(o);
+    out_free(sock_of(h), o);
     r->u.wr.dgram = NULL;
     req_fail(r, NETD_E_TIMEOUT, json_pack("{s:i}", "written", 0),
              "the socket could not take the datagram within the timeout");
@@ -187,8 +194,7 @@ static size_t dgram_abort_writes(struct sock *s, const char *why)
     while (s->writers.head) {
         struct req *r = s->writers.head;
         struct dgram_out *o = pending_out(r);
-        free(o->data);
-        free(o);
+        out_free(s, o);
         r->u.wr.dgram = NULL;
         req_unpark(r);
         req_fail(r, NETD_E_ABORTED, json_pack("{s:i}", "written", 0), "%s", why);
@@ -216,12 +222,20 @@ void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
         }
     }
     if (req_timeout(r) == 0) {
-        free(o->data);
-        free(o);
+        out_free(s, o);
         req_fail(r, NETD_E_TIMEOUT, json_pack("{s:i}", "written", 0),
                  "the socket cannot take the datagram now");
         return;
     }
+    if (!mem_charge(s->h.uid, len, MEM_NORMAL)) {
+        out_free(s, o);
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s,s:i}", "limit", "max_memory", "written", 0),
+                 "netd cannot hold a %zu-byte datagram for uid %u until the socket takes it "
+                 "(netd --max-memory)",
+                 len, (unsigned)r->uid);
+        return;
+    }
+    o->charged = true;
     r->u.wr.written = 0;
     r->u.wr.dgram = o;
     handle_park(r, h, &s->writers, WK_WRITE, send_timeout);

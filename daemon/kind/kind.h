@@ -91,7 +91,8 @@ struct sock {
     void *tp_state; /* the transport's own */
     unsigned tp_want;
     struct buf rbuf;
-    bool eof; /* the peer ended its side and rbuf holds the rest */
+    bool eof;       /* the peer ended its side and rbuf holds the rest */
+    bool mem_short; /* rbuf could not grow: the uid's memory budget is spent */
     int rerr; /* read side failed with this errno */
     int werr; /* write side failed with this errno */
     bool shut_wr_pending, shut_wr;

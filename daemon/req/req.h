@@ -41,6 +41,7 @@ struct req {
     uid_t uid;
     gid_t gid;
     int pass_fd;        /* a descriptor travelling with the request or its answer, or -1 */
+    size_t charged;     /* bytes of r->uid's memory budget this request holds (req_free gives them back) */
     struct trust trust; /* a copy of the connection's tls-config, for any worker */
     /* The connection's own tls-config, for a method that runs at once on
      * the connection's worker (tls-config changes it): good only during
@@ -157,7 +158,8 @@ double req_timeout(const struct req *r);
 /** The "encoding" parameter (base64 when absent). */
 enum netd_encoding param_encoding(const struct req *r);
 /** Decodes the "data" parameter in the request's "encoding" into a new
- * buffer the caller frees. -1 after answering @r (invalid params). */
+ * buffer the caller frees, and drops it from the params. -1 after answering
+ * @r (invalid params). */
 int req_data(struct req *r, uint8_t **data, size_t *len);
 
 #endif

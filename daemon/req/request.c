@@ -60,6 +60,7 @@ void reqlist_remove(struct reqlist *l, struct req *r)
 
 void req_free(struct req *r)
 {
+    mem_release(r->uid, r->charged);
     if (r->pass_fd >= 0)
         close(r->pass_fd);
     json_decref(r->id);

@@ -50,10 +50,24 @@ struct conn {
     bool upgrading;
     int up_worker;
     uint64_t up_relay;
+    /* The memory of this connection's own buffers, charged to its uid: the
+     * unfinished request line and the queued answers (--max-memory-conn). */
+    size_t line_charged, out_charged;
+    bool mem_wait;       /* not read until the uid is under its budget again */
+    ev_timer mem_retry;
 };
 
 /** Registers rpc/ with the layers below and the workers (before workers_start). */
 void rpc_layer_init(void);
+
+/**
+ * Counts one more control connection of @uid (main thread, before
+ * control_adopt); false past --max-connections-per-uid (root is never
+ * refused). The count goes back when the connection closes.
+ */
+bool control_admit(uid_t uid);
+/** Gives back what control_admit counted, for a connection that was never adopted. */
+void control_unadmit(uid_t uid);
 
 /** Message to a worker: adopt control connection @fd. */
 void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid);

@@ -547,6 +547,11 @@ static ssize_t tls_recv(struct sock *sk, void *buf, size_t n)
     if (!s || !s->established)
         return -EAGAIN;
     sk->tp_want &= ~TP_WANT_WRITE;
+    if (s->end_pending || s->end_told) {
+        s->end_pending = false;
+        s->end_told = true;
+        return 0; /* the close_notify that came after the last bytes */
+    }
     size_t got = 0;
     /* One wolfSSL_read gives at most one record; take as many as fit, as
      * one recv() on a plain socket would. */
@@ -557,9 +562,15 @@ static ssize_t tls_recv(struct sock *sk, void *buf, size_t n)
             got += (size_t)k;
             continue;
         }
-        if (got > 0)
-            break; /* the end or the error comes again on the next call */
         int err = wolfSSL_get_error(s->ssl, k);
+        if (got > 0) {
+            /* The end is remembered: wolfSSL may not report it again, and
+             * the socket, drained, may not wake the loop for it. An error
+             * comes again on the next call. */
+            if (err == WOLFSSL_ERROR_ZERO_RETURN)
+                s->end_pending = true;
+            break;
+        }
         if (err == WOLFSSL_ERROR_WANT_READ)
             return -EAGAIN;
         if (err == WOLFSSL_ERROR_WANT_WRITE) {
@@ -605,7 +616,8 @@ static ssize_t tls_send(struct sock *sk, const void *buf, size_t n)
     return (ssize_t)taken;
 }
 
-/* Decrypted bytes inside wolfSSL, and ciphertext read before an upgrade:
+/* Decrypted bytes inside wolfSSL, ciphertext read before an upgrade, and
+ * the end when close_notify came behind the last bytes (counted as one):
  * neither makes the socket readable, so stream.c asks for them. */
 static size_t tls_unsent(struct sock *sk)
 {
@@ -619,7 +631,7 @@ static size_t tls_buffered(struct sock *sk)
     if (!s || !s->established)
         return 0;
     int p = wolfSSL_pending(s->ssl);
-    return (p > 0 ? (size_t)p : 0) + buf_used(&s->pre);
+    return (p > 0 ? (size_t)p : 0) + buf_used(&s->pre) + (s->end_pending ? 1 : 0);
 }
 
 static void send_close_notify(struct tls_sess *s)

@@ -62,6 +62,10 @@ struct tls_sess {
     bool verify;      /* the peer's certificate is checked */
     bool established; /* the handshake succeeded */
     bool peer_closed; /* recv() saw the TCP end */
+    /* wolfSSL reported the peer's close_notify after a read that returned
+     * bytes: the next recv returns the end (0), which buffered() counts
+     * until then, since the socket may never become readable again. */
+    bool end_pending, end_told;
     bool sent_close;  /* close_notify is out (or in @out) */
     bool shut_after_flush;
     bool lingering; /* its handle closed; only @out is left to send */

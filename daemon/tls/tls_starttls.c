@@ -73,6 +73,7 @@ static bool can_upgrade(struct req *r, struct sock *sk)
 static void take_over(struct sock *old, struct sock *sk)
 {
     struct tls_sess *s = sk->tp_state;
+    mem_release(old->h.uid, old->rbuf.cap); /* the session's pre-read bytes are not charged */
     s->pre = old->rbuf;
     memset(&old->rbuf, 0, sizeof old->rbuf);
     sk->h.fd = handle_take_fd(&old->h);

@@ -251,6 +251,12 @@ const char *h_netd_socket(const struct netd_proc *n)
     return n->name;
 }
 
+char *h_netd_stderr(const struct netd_proc *n)
+{
+    int cut;
+    return netd_stderr(n, &cut);
+}
+
 void h_netd_assert_alive(struct netd_proc *n)
 {
     int st;
