@@ -129,11 +129,10 @@ struct dgram_out {
 /* One try: bytes sent, -EAGAIN when the socket is full, or another -errno. */
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 {
-    ssize_t n = sendto(s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
-    if (n >= 0)
-        return n;
-    return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+    /* To a unix path as the caller: the kernel checks its right to write there. */
+    ssize_t n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                             o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
+    return n == -EWOULDBLOCK || n == -EINTR ? -EAGAIN : n;
 }
 
 static void dgram_answer(struct sock *s, struct req *r, struct dgram_out *o, ssize_t n)
@@ -244,13 +243,13 @@ int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, soc
         }
         memcpy(ss, &al->addrs[0], al->lens[0]);
         *len = al->lens[0];
-        return 0;
+        return unix_addr_check(r, r->ident, (struct sockaddr *)ss, *len, UNIX_SEND, "send-to");
     }
     json_t *pv = json_object_get(d, "path"), *hv = json_object_get(d, "host");
     const char *path = netd_json_text(pv) ? json_string_value(pv) : NULL;
     if (path) {
         if (sockaddr_unix(path, ss, len) == 0)
-            return 0;
+            return unix_addr_check(r, r->ident, (struct sockaddr *)ss, *len, UNIX_SEND, "send-to");
     } else {
         const char *host = netd_json_text(hv) ? json_string_value(hv) : NULL;
         char service[64];
@@ -360,8 +359,7 @@ static void dgram_close(struct handle *h, const char *why)
     struct sock *s = sock_of(h);
     reqlist_abort(&s->readers, why);
     dgram_abort_writes(s, why);
-    if (s->spec.unix_path)
-        unlink(s->spec.unix_path);
+    unix_unbind(h->ident, &s->spec, h->fd >= 0); /* released: the file stays */
 }
 
 static void dgram_conn_gone(struct handle *h, uint64_t conn_id)

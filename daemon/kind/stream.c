@@ -573,8 +573,8 @@ void stream_flush(struct sock *s)
     int old = 0, on = 1;
     socklen_t len = sizeof old;
     if (getsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, &len) == 0 && !old) {
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
     }
     flush_queue(s);
     stream_update(&s->h);
@@ -630,7 +630,7 @@ void sock_free(struct sock *s)
     free(s->host);
     addrlist_free(&s->spec.al);
     json_decref(s->spec.pre_opts);
-    free(s->spec.unix_path);
+    unix_unbind(s->h.ident, &s->spec, false); /* a datagram's file: dgram_close has run */
 }
 
 static void stream_free(struct handle *h)

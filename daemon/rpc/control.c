@@ -80,9 +80,7 @@ struct adopt_msg {
     struct msg hdr;
     int fd;
     uint64_t id;
-    uid_t uid;
-    gid_t gid;
-    pid_t pid;
+    struct ident *ident;
 };
 
 struct gone_msg {
@@ -623,6 +621,7 @@ static void on_adopt(struct worker *w, struct msg *m)
     struct adopt_msg *am = (struct adopt_msg *)m;
     if (w->stopping) {
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
@@ -630,15 +629,17 @@ static void on_adopt(struct worker *w, struct msg *m)
     if (!c || idmap_put(&space(w)->conns, am->id, c) < 0) {
         free(c);
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
     c->id = am->id;
     c->w = w;
     c->fd = am->fd;
-    c->uid = am->uid;
-    c->gid = am->gid;
-    c->pid = am->pid;
+    c->ident = am->ident;
+    c->uid = c->ident->uid;
+    c->gid = c->ident->gid;
+    c->pid = c->ident->pid;
     c->in_marks_tail = &c->in_marks;
     free(am);
     netd_line_init(&c->lines, netd_cfg.max_request);
@@ -649,23 +650,24 @@ static void on_adopt(struct worker *w, struct msg *m)
     c->rio.data = c->wio.data = c;
     ev_io_start(w->loop, &c->rio);
     stat_add(&w->stats.connections, 1);
+    if (c->ident->stats)
+        stat_add(&c->ident->stats->connections, 1);
     netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
              (int)c->pid);
 }
 
-void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid)
+void control_adopt(int worker_index, int fd, uint64_t id, struct ident *ident)
 {
     struct adopt_msg *m = calloc(1, sizeof *m);
     if (!m) {
         close(fd);
+        ident_unref(ident);
         return;
     }
     m->hdr.fn = on_adopt;
     m->fd = fd;
     m->id = id;
-    m->uid = uid;
-    m->gid = gid;
-    m->pid = pid;
+    m->ident = ident;
     worker_post(worker_index, &m->hdr);
 }
 
@@ -681,6 +683,8 @@ static void conn_close(struct conn *c)
     c->fd = -1;
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
+    if (c->ident->stats)
+        stat_add(&c->ident->stats->connections, -1);
     broadcast_gone(c);
     while (c->batches) {
         struct batch *b = c->batches;
@@ -735,6 +739,7 @@ static void control_reap(struct worker *w)
         buf_free(&c->out);
         free(c->trust.cafile);
         free(c->trust.capath);
+        ident_unref(c->ident);
         free(c);
     }
 }

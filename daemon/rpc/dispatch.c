@@ -132,6 +132,8 @@ void request_run(struct worker *w, struct req *r)
         return;
     }
     stat_add(&w->stats.requests, 1);
+    if (r->ident && r->ident->stats)
+        stat_add(&r->ident->stats->requests, 1);
     routes[r->m->id].fn(w, r);
 }
 
@@ -249,6 +251,7 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->params = rq.params ? json_incref(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
+    r->ident = ident_ref(c->ident);
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
