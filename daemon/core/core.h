@@ -136,6 +136,13 @@ struct ident {
     int refs;
 };
 
+/** Adds @delta to @id's figure @field (nothing for root, whose figures are the daemon's). */
+#define IDENT_STAT_ADD(id, field, delta)                                                           \
+    do {                                                                                           \
+        if ((id) && (id)->stats)                                                                   \
+            stat_add(&(id)->stats->field, (delta));                                                \
+    } while (0)
+
 /** The identity of the peer of unix socket @fd; NULL with errno when it cannot be read. */
 struct ident *ident_from_peer(int fd);
 /** A new identity with one reference (@groups copied); NULL on OOM. */

@@ -76,8 +76,7 @@ struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker
     h->fd = -1;
     h->type = SOCK_STREAM;
     stat_add(&w->stats.handles[ops->kind], 1);
-    if (owner && owner->stats)
-        stat_add(&owner->stats->handles[ops->kind], 1);
+    IDENT_STAT_ADD(owner, handles[ops->kind], 1);
     return h;
 }
 
@@ -213,8 +212,7 @@ void handle_close(struct handle *h, const char *why)
     struct hspace *sp = space(h->w);
     idmap_del(&sp->map, h->seq);
     stat_add(&h->w->stats.handles[h->ops->kind], -1);
-    if (h->ident && h->ident->stats)
-        stat_add(&h->ident->stats->handles[h->ops->kind], -1);
+    IDENT_STAT_ADD(h->ident, handles[h->ops->kind], -1);
     quota_release(h->uid);
     h->next_grave = sp->graveyard;
     sp->graveyard = h;

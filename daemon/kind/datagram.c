@@ -48,6 +48,7 @@ static bool dgram_serve_one(struct sock *s, struct req *r)
     size_t got = (size_t)n < r->u.rd.nbytes ? (size_t)n : r->u.rd.nbytes;
     s->bytes_in += got;
     stat_add(&h->w->stats.bytes_in, (int64_t)got);
+    IDENT_STAT_ADD(h->ident, bytes_in, (int64_t)got);
     enum netd_encoding used;
     json_t *res = json_pack("{s:o,s:s,s:b}", "data", netd_data_encode(buf, got, r->u.rd.enc, &used),
                             "encoding", "", "eof", 0);
@@ -146,6 +147,7 @@ static void dgram_answer(struct sock *s, struct req *r, struct dgram_out *o, ssi
     }
     s->bytes_out += (uint64_t)n;
     stat_add(&s->h.w->stats.bytes_out, n);
+    IDENT_STAT_ADD(s->h.ident, bytes_out, n);
     req_ok(r, json_pack("{s:I}", "written", (json_int_t)n));
 }
 

@@ -226,6 +226,7 @@ static bool fill_for(struct sock *s, const struct req *r)
         s->rbuf.len += (size_t)n;
         s->bytes_in += (uint64_t)n;
         stat_add(&s->h.w->stats.bytes_in, n);
+        IDENT_STAT_ADD(s->h.ident, bytes_in, n);
     } else if (n == 0) {
         s->eof = true;
     } else if (n != -EAGAIN) {
@@ -362,6 +363,7 @@ static ssize_t send_some(struct sock *s, const uint8_t *p, size_t n)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     return k;
 }
@@ -541,6 +543,7 @@ static void write_oob(struct sock *s, struct req *r, uint8_t *data, size_t len)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     if (k == (ssize_t)len) {
         req_ok(r, json_pack("{s:I}", "written", (json_int_t)k));

@@ -650,8 +650,7 @@ static void on_adopt(struct worker *w, struct msg *m)
     c->rio.data = c->wio.data = c;
     ev_io_start(w->loop, &c->rio);
     stat_add(&w->stats.connections, 1);
-    if (c->ident->stats)
-        stat_add(&c->ident->stats->connections, 1);
+    IDENT_STAT_ADD(c->ident, connections, 1);
     netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
              (int)c->pid);
 }
@@ -683,8 +682,7 @@ static void conn_close(struct conn *c)
     c->fd = -1;
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
-    if (c->ident->stats)
-        stat_add(&c->ident->stats->connections, -1);
+    IDENT_STAT_ADD(c->ident, connections, -1);
     broadcast_gone(c);
     while (c->batches) {
         struct batch *b = c->batches;

@@ -132,8 +132,7 @@ void request_run(struct worker *w, struct req *r)
         return;
     }
     stat_add(&w->stats.requests, 1);
-    if (r->ident && r->ident->stats)
-        stat_add(&r->ident->stats->requests, 1);
+    IDENT_STAT_ADD(r->ident, requests, 1);
     routes[r->m->id].fn(w, r);
 }
 
