@@ -410,7 +410,7 @@ json_t *tls_why_data(const struct tls_why *why)
 
 void tls_why_fail(struct req *r, const struct tls_why *why)
 {
-    switch (why->kind) {
+    switch (why->fail_as) {
     case NETD_OK:
     case NETD_E_TLS:
         req_fail(r, NETD_E_TLS, tls_why_data(why), "%s", why->msg);
@@ -423,7 +423,7 @@ void tls_why_fail(struct req *r, const struct tls_why *why)
         req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", why->limit), "%s", why->msg);
         break;
     default:
-        req_fail(r, why->kind, NULL, "%s", why->msg);
+        req_fail(r, why->fail_as, NULL, "%s", why->msg);
     }
 }
 

@@ -169,20 +169,20 @@ static int file_fail(struct tls_why *why, const char *what, const char *path, en
     switch (e) {
     case FILE_EOPEN:
     case FILE_EREAD:
-        why->kind = NETD_E_OS;
+        why->fail_as = NETD_E_OS;
         why->file_errno = err;
         snprintf(why->msg, sizeof why->msg, "%s %s: %s", what, path, strerror(err));
         break;
     case FILE_ENOTREG:
-        why->kind = NETD_E_PARAMS;
+        why->fail_as = NETD_E_PARAMS;
         snprintf(why->msg, sizeof why->msg, "%s %s is not a regular file", what, path);
         break;
     case FILE_ENOTDIR:
-        why->kind = NETD_E_PARAMS;
+        why->fail_as = NETD_E_PARAMS;
         snprintf(why->msg, sizeof why->msg, "%s %s is not a directory", what, path);
         break;
     case FILE_ETOOBIG:
-        why->kind = NETD_E_LIMIT;
+        why->fail_as = NETD_E_LIMIT;
         why->limit = "tls_file_max";
         snprintf(why->msg, sizeof why->msg,
                  "%s %s is larger than netd reads for TLS (%u MiB a file; a directory: %u MiB "

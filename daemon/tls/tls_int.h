@@ -44,7 +44,7 @@ struct tls_why {
     int sys_errno;      /* the socket failed with this errno */
     /* A file of the caller's that could not be used: the error is then of
      * this kind (os, with file_errno; limit, naming limit; params), not `tls`. */
-    enum netd_err kind;
+    enum netd_err fail_as;
     int file_errno;
     const char *limit;
 };
