@@ -523,5 +523,6 @@ int options_apply(const struct netd_config *next)
     c->n_allow_gid = next->n_allow_gid;
     c->log_level = next->log_level;
     c->drain_timeout = next->drain_timeout;
+    creds_reload(); /* the system's ip_unprivileged_port_start, read again */
     return restart;
 }
