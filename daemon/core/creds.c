@@ -228,12 +228,23 @@ static void leave(void)
     }
 }
 
+static int told_cannot; /* the warning that netd cannot switch is logged once */
+
 /* Takes @id's groups, gid and uid on this thread (in that order: the gid and
  * groups need root's CAP_SETGID). 0, or -errno with this thread back to netd's. */
 static int enter(const struct ident *id)
 {
-    if (syscall(NR_SETGROUPS, id->ngroups, id->groups) < 0 ||
-        syscall(NR_SETRESGID, -1, id->gid, -1) < 0 || syscall(NR_SETRESUID, -1, id->uid, -1) < 0) {
+    if (syscall(NR_SETGROUPS, id->ngroups, id->groups) < 0) {
+        /* Nothing changed: netd may not switch at all (no CAP_SETGID). */
+        int e = errno;
+        if (!__atomic_exchange_n(&told_cannot, 1, __ATOMIC_RELAXED))
+            netd_log(LOG_WARN,
+                     "cannot act as uid %u: %s; netd needs CAP_SETUID and CAP_SETGID to act "
+                     "for callers other than root, and their calls fail until it has them",
+                     (unsigned)id->uid, strerror(e));
+        return -e;
+    }
+    if (syscall(NR_SETRESGID, -1, id->gid, -1) < 0 || syscall(NR_SETRESUID, -1, id->uid, -1) < 0) {
         int e = errno;
         leave();
         netd_log(LOG_WARN, "cannot act as uid %u: %s", (unsigned)id->uid, strerror(e));
