@@ -572,5 +572,6 @@ int options_apply(const struct netd_config *next)
     c->max_memory_total = next->max_memory_total;
     c->max_conns_uid = next->max_conns_uid;
     c->max_lookups_uid = next->max_lookups_uid;
+    creds_reload(); /* the system's ip_unprivileged_port_start, read again */
     return restart;
 }

@@ -253,6 +253,7 @@ static bool fill_for(struct sock *s, const struct req *r)
         s->rbuf.len += (size_t)n;
         s->bytes_in += (uint64_t)n;
         stat_add(&s->h.w->stats.bytes_in, n);
+        IDENT_STAT_ADD(s->h.ident, bytes_in, n);
     } else if (n == 0) {
         s->eof = true;
     } else if (n != -EAGAIN) {
@@ -419,6 +420,7 @@ static ssize_t send_some(struct sock *s, const uint8_t *p, size_t n)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     return k;
 }
@@ -622,6 +624,7 @@ static void write_oob(struct sock *s, struct req *r, uint8_t *data, size_t len)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     if (k == (ssize_t)len) {
         req_ok(r, json_pack("{s:I}", "written", (json_int_t)k));
@@ -654,8 +657,8 @@ void stream_flush(struct sock *s)
     int old = 0, on = 1;
     socklen_t len = sizeof old;
     if (getsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, &len) == 0 && !old) {
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
     }
     flush_queue(s);
     stream_update(&s->h);
@@ -713,7 +716,7 @@ void sock_free(struct sock *s)
     free(s->host);
     addrlist_free(&s->spec.al);
     json_decref(s->spec.pre_opts);
-    free(s->spec.unix_path);
+    unix_unbind(s->h.ident, &s->spec, false); /* a datagram's file: dgram_close has run */
 }
 
 static void stream_free(struct handle *h)

@@ -67,6 +67,7 @@ void req_free(struct req *r)
     json_decref(r->params);
     free(r->trust.cafile);
     free(r->trust.capath);
+    ident_unref(r->ident);
     free(r);
 }
 

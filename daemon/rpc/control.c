@@ -93,9 +93,7 @@ struct adopt_msg {
     struct msg hdr;
     int fd;
     uint64_t id;
-    uid_t uid;
-    gid_t gid;
-    pid_t pid;
+    struct ident *ident;
 };
 
 struct gone_msg {
@@ -757,25 +755,28 @@ static void on_adopt(struct worker *w, struct msg *m)
 {
     struct adopt_msg *am = (struct adopt_msg *)m;
     if (w->stopping) {
-        control_unadmit(am->uid);
+        control_unadmit(am->ident->uid);
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c || idmap_put(&space(w)->conns, am->id, c) < 0) {
         free(c);
-        control_unadmit(am->uid);
+        control_unadmit(am->ident->uid);
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
     c->id = am->id;
     c->w = w;
     c->fd = am->fd;
-    c->uid = am->uid;
-    c->gid = am->gid;
-    c->pid = am->pid;
+    c->ident = am->ident;
+    c->uid = c->ident->uid;
+    c->gid = c->ident->gid;
+    c->pid = c->ident->pid;
     c->in_marks_tail = &c->in_marks;
     free(am);
     netd_line_init(&c->lines, netd_cfg.max_request);
@@ -789,6 +790,7 @@ static void on_adopt(struct worker *w, struct msg *m)
     c->rio.data = c->wio.data = c;
     ev_io_start(w->loop, &c->rio);
     stat_add(&w->stats.connections, 1);
+    IDENT_STAT_ADD(c->ident, connections, 1);
     netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
              (int)c->pid);
 }
@@ -807,20 +809,19 @@ void control_unadmit(uid_t uid)
     uid_give(uid, UC_CONNS);
 }
 
-void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid)
+void control_adopt(int worker_index, int fd, uint64_t id, struct ident *ident)
 {
     struct adopt_msg *m = calloc(1, sizeof *m);
     if (!m) {
-        control_unadmit(uid);
+        control_unadmit(ident->uid);
         close(fd);
+        ident_unref(ident);
         return;
     }
     m->hdr.fn = on_adopt;
     m->fd = fd;
     m->id = id;
-    m->uid = uid;
-    m->gid = gid;
-    m->pid = pid;
+    m->ident = ident;
     worker_post(worker_index, &m->hdr);
 }
 
@@ -842,6 +843,7 @@ static void conn_close(struct conn *c)
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
     uid_give(c->uid, UC_CONNS);
+    IDENT_STAT_ADD(c->ident, connections, -1);
     broadcast_gone(c);
     while (c->batches) {
         struct batch *b = c->batches;
@@ -897,6 +899,7 @@ static void control_reap(struct worker *w)
         mem_release(c->uid, c->line_charged + c->out_charged);
         free(c->trust.cafile);
         free(c->trust.capath);
+        ident_unref(c->ident);
         free(c);
     }
 }

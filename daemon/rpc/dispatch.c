@@ -172,6 +172,7 @@ void request_run(struct worker *w, struct req *r)
         return;
     }
     stat_add(&w->stats.requests, 1);
+    IDENT_STAT_ADD(r->ident, requests, 1);
     routes[r->m->id].fn(w, r);
 }
 
@@ -315,6 +316,7 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->uid = c->uid;
     r->charged = REQ_COST;
     r->gid = c->gid;
+    r->ident = ident_ref(c->ident);
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;

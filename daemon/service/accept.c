@@ -31,27 +31,19 @@ static unsigned next_worker;
 static adopted_fn on_adopted;
 static rlim_t nofile = 1024; /* the open-file limit netd runs with */
 
-static bool peer_allowed(int fd, const struct ucred *cr)
+static bool peer_allowed(const struct ident *id)
 {
-    if (cr->uid == 0 || cr->uid == geteuid())
+    /* netd is never its own client, whatever led a socket of its own here. */
+    if (id->pid == getpid())
+        return false;
+    if (id->uid == 0 || id->uid == geteuid())
         return true;
     for (int i = 0; i < netd_cfg.n_allow_uid; i++)
-        if (netd_cfg.allow_uid[i] == cr->uid)
+        if (netd_cfg.allow_uid[i] == id->uid)
             return true;
-    if (netd_cfg.n_allow_gid == 0)
-        return false;
-    gid_t groups[256];
-    socklen_t glen = sizeof groups;
-    int n = 0;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
-        n = (int)(glen / sizeof(gid_t));
-    for (int i = 0; i < netd_cfg.n_allow_gid; i++) {
-        if (netd_cfg.allow_gid[i] == cr->gid)
+    for (int i = 0; i < netd_cfg.n_allow_gid; i++)
+        if (ident_in_group(id, netd_cfg.allow_gid[i]))
             return true;
-        for (int k = 0; k < n; k++)
-            if (groups[k] == netd_cfg.allow_gid[i])
-                return true;
-    }
     return false;
 }
 
@@ -107,7 +99,7 @@ static struct {
     unsigned long quiet; /* denials since the last line */
 } deny_log[DENY_LOG_UIDS];
 
-static void log_denied(struct ev_loop *loop, const struct ucred *cr)
+static void log_denied(struct ev_loop *loop, const struct ident *cr)
 {
     ev_tstamp now = ev_now(loop);
     int slot = 0;
@@ -162,11 +154,14 @@ static void refuse(struct ev_loop *loop, int fd, char *line)
     ev_timer_start(loop, &d->timer);
 }
 
-static void deny(struct ev_loop *loop, int fd, const struct ucred *cr)
+static void deny(struct ev_loop *loop, int fd, const struct ident *cr)
 {
     char msg[160];
-    snprintf(msg, sizeof msg, "uid %u may not use netd (start netd with --allow-uid %u)",
-             (unsigned)cr->uid, (unsigned)cr->uid);
+    if (cr->pid == getpid())
+        snprintf(msg, sizeof msg, "a socket of netd's own may not use netd");
+    else
+        snprintf(msg, sizeof msg, "uid %u may not use netd (start netd with --allow-uid %u)",
+                 (unsigned)cr->uid, (unsigned)cr->uid);
     log_denied(loop, cr);
     refuse(loop, fd, netd_rpc_error(NULL, NETD_E_DENIED, msg, NULL));
 }
@@ -178,7 +173,7 @@ static void deny(struct ev_loop *loop, int fd, const struct ucred *cr)
 
 /* Counts a connection of an allowed uid, or refuses it with `limit`: past
  * --max-connections-per-uid, or into the descriptors kept for root. */
-static bool admit(struct ev_loop *loop, int fd, const struct ucred *cr)
+static bool admit(struct ev_loop *loop, int fd, const struct ident *cr)
 {
     const char *limit = NULL;
     char msg[160];
@@ -233,23 +228,27 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
                 accept_pause(loop, l);
             return;
         }
-        struct ucred cr;
-        socklen_t len = sizeof cr;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+        /* Who the peer is, groups and all: netd acts with it for every request. */
+        struct ident *peer = ident_from_peer(fd);
+        if (!peer) {
             close(fd);
             continue;
         }
-        if (!peer_allowed(fd, &cr)) {
-            deny(loop, fd, &cr);
+        if (!peer_allowed(peer)) {
+            deny(loop, fd, peer);
+            ident_unref(peer);
             continue;
         }
-        if (!admit(loop, fd, &cr))
+        if (!admit(loop, fd, peer)) {
+            ident_unref(peer);
             continue;
+        }
         int wi = (int)(next_worker++ % (unsigned)netd_nworkers);
         uint64_t id = next_conn_id++;
-        control_adopt(wi, fd, id, cr.uid, cr.gid, cr.pid);
+        uid_t uid = peer->uid;
+        control_adopt(wi, fd, id, peer);
         if (on_adopted)
-            on_adopted(wi, id, cr.uid);
+            on_adopted(wi, id, uid);
     }
 }
 

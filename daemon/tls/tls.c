@@ -408,6 +408,25 @@ json_t *tls_why_data(const struct tls_why *why)
     return NULL;
 }
 
+void tls_why_fail(struct req *r, const struct tls_why *why)
+{
+    switch (why->fail_as) {
+    case NETD_OK:
+    case NETD_E_TLS:
+        req_fail(r, NETD_E_TLS, tls_why_data(why), "%s", why->msg);
+        break;
+    case NETD_E_OS:
+        req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(why->file_errno)), "%s",
+                 why->msg);
+        break;
+    case NETD_E_LIMIT:
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", why->limit), "%s", why->msg);
+        break;
+    default:
+        req_fail(r, why->fail_as, NULL, "%s", why->msg);
+    }
+}
+
 static bool tls_fail(struct sock *sk, struct req *r, int err, const char *what)
 {
     struct tls_sess *s = sk->tp_state;
@@ -522,7 +541,7 @@ int tls_attach(struct sock *sk, struct req *r, const struct tls_opts *o, const c
     if (ctx)
         wolfSSL_CTX_free(ctx); /* the session holds its own reference */
     if (!s) {
-        req_fail(r, NETD_E_TLS, tls_why_data(&why), "%s", why.msg);
+        tls_why_fail(r, &why);
         return -1;
     }
     s->sk = sk;

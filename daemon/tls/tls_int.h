@@ -42,6 +42,11 @@ struct tls_why {
     const char *alert;  /* the alert the peer sent: "bad_certificate", ... */
     bool truncated;     /* the peer ended TCP without close_notify */
     int sys_errno;      /* the socket failed with this errno */
+    /* A file of the caller's that could not be used: the error is then of
+     * this kind (os, with file_errno; limit, naming limit; params), not `tls`. */
+    enum netd_err fail_as;
+    int file_errno;
+    const char *limit;
 };
 
 struct tls_server;
@@ -96,6 +101,8 @@ void tls_sess_free(struct tls_sess *s);
 void tls_hs_begin(struct tls_sess *s, int fd);
 /** The error.data of a failure (new reference, or NULL). */
 json_t *tls_why_data(const struct tls_why *why);
+/** Answers @r with the error @why describes (`tls`, or the file error of its kind). */
+void tls_why_fail(struct req *r, const struct tls_why *why);
 
 /* tls_ctx.c */
 /**

@@ -156,7 +156,7 @@ void tls_config(struct req *r)
     struct tls_why why = {0};
     WOLFSSL_CTX *ctx = tls_ctx_get(r, &o, &why);
     if (!ctx) {
-        req_fail(r, NETD_E_TLS, tls_why_data(&why), "%s", why.msg);
+        tls_why_fail(r, &why);
         return;
     }
     wolfSSL_CTX_free(ctx);
