@@ -336,6 +336,17 @@ void handle_park(struct req *r, struct handle *h, struct reqlist *l, enum wait_k
     req_park(r, h, h->w->loop, l, wk, t, ontimeout);
 }
 
+uint64_t handles_next_seq(struct worker *w)
+{
+    return space(w)->next_seq;
+}
+
+void handles_seq_from(struct worker *w, uint64_t seq)
+{
+    if (seq > space(w)->next_seq)
+        space(w)->next_seq = seq;
+}
+
 /* ---- resolution: the resolver answers by token, here the handle's seq ---- */
 
 static void on_resolved(struct worker *w, uint64_t seq, int gai, struct addrlist *al)

@@ -31,11 +31,44 @@ void accept_stop(struct ev_loop *loop);
  * the kernel (at most netd_cfg.drain_timeout seconds), then ends every
  * waiting call with `aborted` and closes its handles (except those @spare
  * keeps, for the descriptor store), then writes the answers out (at most
- * one more second). @done runs on @loop when all of it is over.
+ * one more second). @ended (may be NULL) runs on each worker once its handles
+ * have closed. @done runs on @loop when all of it is over.
  */
 void stop_begin(struct ev_loop *loop, bool (*spare)(struct handle *h),
-                void (*done)(struct ev_loop *loop));
+                void (*ended)(struct worker *w), void (*done)(struct ev_loop *loop));
 /** A second signal: cut the current step short. */
 void stop_hurry(void);
+
+/* ---- kept handles over a restart, through systemd's descriptor store (restart.c) ---- */
+
+/* Descriptors netd stores at most: the unit's FileDescriptorStoreMax= (4096) less the state. */
+#define RESTART_MAX_FDS 4095
+
+/**
+ * At start, before the workers: takes out of the @n descriptors systemd
+ * passed (@p) those netd stored, named after a handle or "netd-state", and
+ * reads the state; @p keeps the rest (the control sockets), in order, and
+ * their number is returned.
+ */
+int restart_take(struct passed_fd *p, int n);
+/** How many workers the handles taken need (the highest worker index in their names + 1), or 0. */
+int restart_workers_needed(void);
+/** After workers_start, before accepting: each worker makes its handles again under their
+ * names; returns when all have, after asking systemd to forget what it passed. */
+void restart_restore(void);
+/** accept_start's adopted hook: a new connection of @uid hears `closed {handle, reason:
+ * "restart"}` for each of its uid's kept handles that could not be carried. */
+void restart_adopted(int worker, uint64_t conn_id, uid_t uid);
+/** Before stop_begin: whether this stop hands kept handles to systemd (NOTIFY_SOCKET is set).
+ * If so, restart_spare and restart_ended are stop_begin's spare and ended. */
+bool restart_prepare(void);
+/** On a worker at the end step: takes kept @h's record and descriptor for the store; false (the
+ * handle closes, without the socket it no longer has). */
+bool restart_spare(struct handle *h);
+/** On a worker after its handles closed: records its seq counter for the state. */
+void restart_ended(struct worker *w);
+/** Once the stop is over: sends the state and every descriptor taken to systemd's store. */
+void restart_store(void);
+void restart_fini(void);
 
 #endif

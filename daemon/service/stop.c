@@ -40,6 +40,7 @@ static enum step cur;
 static int left[ST__COUNT]; /* workers yet to finish each step */
 static struct wstop *ws;    /* one per worker, each touched only by its worker */
 static bool (*spare_fn)(struct handle *h);
+static void (*ended_fn)(struct worker *w);
 static void (*done_fn)(struct ev_loop *loop);
 
 static void report(enum step s)
@@ -74,6 +75,8 @@ static void on_step(struct worker *w, struct msg *m)
         /* From here on new requests are answered `aborted` (dispatch). */
         w->stopping = true;
         handles_stop(w, "netd is shutting down", spare_fn);
+        if (ended_fn)
+            ended_fn(w);
     }
     if (s == ST_END || s == ST_DONE || step_done(w, s)) {
         report(s);
@@ -136,10 +139,11 @@ static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 void stop_begin(struct ev_loop *loop, bool (*spare)(struct handle *h),
-                void (*done)(struct ev_loop *loop))
+                void (*ended)(struct worker *w), void (*done)(struct ev_loop *loop))
 {
     main_loop = loop;
     spare_fn = spare;
+    ended_fn = ended;
     done_fn = done;
     ws = calloc((size_t)netd_nworkers, sizeof *ws);
     if (!ws)
