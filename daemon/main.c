@@ -177,8 +177,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     accept_stop(loop);
     close_sockets();
     /* Under systemd the kept handles go to its descriptor store, for the next netd. */
-    bool carry = restart_prepare();
-    stop_begin(loop, carry ? restart_spare : NULL, carry ? restart_ended : NULL, stopped);
+    stop_begin(loop, restart_prepare(), stopped);
 }
 
 static int start(int argc, char **argv)

@@ -19,6 +19,11 @@
 #include "handle.h"
 #include "handlename.h"
 
+bool handle_carry_probe(struct handle *h)
+{
+    return h->ops->save && h->state == HS_SUCCESS && h->ops->save(h, NULL, NULL) == 0;
+}
+
 int handle_carry_save(struct handle *h, json_t **rec, int *fd)
 {
     *rec = NULL;

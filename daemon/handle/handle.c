@@ -238,13 +238,13 @@ static void handles_close_all(struct worker *w)
         handle_close(h, "netd is shutting down");
 }
 
-size_t handles_undrained(struct worker *w)
+size_t handles_undrained(struct worker *w, bool (*carried)(struct handle *h))
 {
     size_t pos = 0, n = 0;
     struct handle *h;
     while ((h = idmap_next(&space(w)->map, &pos)))
         if (h->state == HS_SUCCESS && (h->ops->waits & 1u << WF_DRAINED) &&
-            !h->ops->ready(h, WF_DRAINED))
+            !h->ops->ready(h, WF_DRAINED) && !(carried && carried(h)))
             n++;
     return n;
 }

@@ -174,6 +174,8 @@ static const struct addrlist *address_addrs(struct handle *h)
 
 static int address_save(struct handle *h, json_t *rec, int *fd)
 {
+    if (!rec)
+        return 0;
     json_object_set_new(rec, "address", carry_addrlist(&address_of(h)->al));
     *fd = -1;
     return 0;

@@ -398,6 +398,8 @@ static int dgram_save(struct handle *h, json_t *rec, int *fd)
     struct sock *s = sock_of(h);
     if (h->fd < 0)
         return -ENOTSUP;
+    if (!rec)
+        return 0;
     json_object_set_new(rec, "bytes_in", json_integer((json_int_t)s->bytes_in));
     json_object_set_new(rec, "bytes_out", json_integer((json_int_t)s->bytes_out));
     carry_spec_save(&s->spec, rec);

@@ -365,6 +365,8 @@ static int listener_save(struct handle *h, json_t *rec, int *fd)
     struct listener *l = listener_of(h);
     if ((l->acc && !l->acc->releasable) || h->fd < 0)
         return -ENOTSUP;
+    if (!rec)
+        return 0;
     carry_spec_save(&l->spec, rec);
     *fd = handle_take_fd(h);
     return 0;

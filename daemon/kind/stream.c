@@ -796,6 +796,8 @@ static int stream_save(struct handle *h, json_t *rec, int *fd)
     struct sock *s = sock_of(h);
     if (!s->tp || !(s->tp->caps & TP_CAN_RELEASE) || h->fd < 0)
         return -ENOTSUP;
+    if (!rec)
+        return 0;
     struct buf unsent = {0};
     for (struct wseg *seg = s->wq_head; seg; seg = seg->next)
         if (!seg->req && buf_append(&unsent, seg->data + seg->off, seg->len - seg->off) < 0) {

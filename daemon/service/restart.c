@@ -149,19 +149,13 @@ static void slot_sort(struct slot *t)
 
 /* ---- the stop: taking the kept handles (workers), storing them (main) ---- */
 
-bool restart_prepare(void)
+/* The drain need not wait for a kept handle's bytes: they go with it. */
+static bool restart_carried(struct handle *h)
 {
-    if (!sdn_enabled())
-        return false;
-    slots_free();
-    if (slots_grow(netd_nworkers) < 0)
-        return false;
-    __atomic_store_n(&fds_out, 0, __ATOMIC_RELAXED);
-    carrying = true;
-    return true;
+    return h->kept && handle_carry_probe(h);
 }
 
-bool restart_spare(struct handle *h)
+static bool restart_spare(struct handle *h)
 {
     if (!h->kept)
         return false;
@@ -191,9 +185,23 @@ bool restart_spare(struct handle *h)
     return false;
 }
 
-void restart_ended(struct worker *w)
+static void restart_ended(struct worker *w)
 {
     slots[w->index].next_seq = handles_next_seq(w);
+}
+
+const struct stop_keep *restart_prepare(void)
+{
+    static const struct stop_keep keep = {
+        .carried = restart_carried, .spare = restart_spare, .ended = restart_ended};
+    if (!sdn_enabled())
+        return NULL;
+    slots_free();
+    if (slots_grow(netd_nworkers) < 0)
+        return NULL;
+    __atomic_store_n(&fds_out, 0, __ATOMIC_RELAXED);
+    carrying = true;
+    return &keep;
 }
 
 /* The state as a sealed memfd, or -1. */

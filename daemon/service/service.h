@@ -29,13 +29,20 @@ void accept_stop(struct ev_loop *loop);
 /**
  * Starts the stop: every worker lets the bytes its handles accepted reach
  * the kernel (at most netd_cfg.drain_timeout seconds), then ends every
- * waiting call with `aborted` and closes its handles (except those @spare
- * keeps, for the descriptor store), then writes the answers out (at most
- * one more second). @ended (may be NULL) runs on each worker once its handles
- * have closed. @done runs on @loop when all of it is over.
+ * waiting call with `aborted` and closes its handles, then writes the
+ * answers out (at most one more second). @keep (may be NULL) takes what goes
+ * to the descriptor store on the way. @done runs on @loop when all of it is
+ * over.
  */
-void stop_begin(struct ev_loop *loop, bool (*spare)(struct handle *h),
-                void (*ended)(struct worker *w), void (*done)(struct ev_loop *loop));
+/* What a stop keeps for the next netd (restart.c); every member may be NULL. */
+struct stop_keep {
+    bool (*carried)(struct handle *h); /* its bytes need not drain: they go with it */
+    bool (*spare)(struct handle *h);   /* handles_stop's, at the end step */
+    void (*ended)(struct worker *w);   /* on each worker once its handles have closed */
+};
+
+void stop_begin(struct ev_loop *loop, const struct stop_keep *keep,
+                void (*done)(struct ev_loop *loop));
 /** A second signal: cut the current step short. */
 void stop_hurry(void);
 
@@ -59,14 +66,9 @@ void restart_restore(void);
 /** accept_start's adopted hook: a new connection of @uid hears `closed {handle, reason:
  * "restart"}` for each of its uid's kept handles that could not be carried. */
 void restart_adopted(int worker, uint64_t conn_id, uid_t uid);
-/** Before stop_begin: whether this stop hands kept handles to systemd (NOTIFY_SOCKET is set).
- * If so, restart_spare and restart_ended are stop_begin's spare and ended. */
-bool restart_prepare(void);
-/** On a worker at the end step: takes kept @h's record and descriptor for the store; false (the
- * handle closes, without the socket it no longer has). */
-bool restart_spare(struct handle *h);
-/** On a worker after its handles closed: records its seq counter for the state. */
-void restart_ended(struct worker *w);
+/** Before stop_begin: what this stop keeps for the next netd (its @keep), or NULL when kept
+ * handles have nowhere to go (no NOTIFY_SOCKET). */
+const struct stop_keep *restart_prepare(void);
 /** Once the stop is over: sends the state and every descriptor taken to systemd's store. */
 void restart_store(void);
 void restart_fini(void);
