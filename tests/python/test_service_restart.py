@@ -422,5 +422,21 @@ def test_restart():
     shutil.rmtree(tmp)
 
 
+def test_unit_has_a_store():
+    """The shipped unit gives netd a store for all it may hand over: 4095
+    handle descriptors (daemon/service/service.h) and the state."""
+    import re
+    unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "systemd",
+                        "netd.service.in")
+    with open(unit) as f:
+        m = re.search(r"^FileDescriptorStoreMax=(\d+)$", f.read(), re.M)
+    check(m, "netd.service has no FileDescriptorStoreMax=")
+    equal(int(m.group(1)), 4096, "FileDescriptorStoreMax=")
+    hdr = os.path.join(os.path.dirname(unit), "..", "daemon", "service", "service.h")
+    with open(hdr) as f:
+        equal(re.search(r"#define RESTART_MAX_FDS (\d+)", f.read()).group(1), "4095",
+              "RESTART_MAX_FDS")
+
+
 if __name__ == "__main__":
-    run([test_restart])
+    run([test_unit_has_a_store, test_restart])
