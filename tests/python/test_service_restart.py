@@ -422,6 +422,77 @@ def test_restart():
     shutil.rmtree(tmp)
 
 
+def memfd_state(state):
+    fd = os.memfd_create("netd-state")
+    os.write(fd, json.dumps(state).encode() if not isinstance(state, bytes) else state)
+    return fd
+
+
+def removed_then_ready(ns, names):
+    ns.wait_for(lambda t: t == "READY=1", what="READY=1")
+    got = [m[1] for m in ns.messages if m[1] != "WATCHDOG=1" and not m[1].startswith("STATUS=")]
+    equal(got[-1], "READY=1", "the last message")
+    equal(sorted(got[:-1]), sorted(f"FDSTOREREMOVE=1\nFDNAME={n}" for n in names),
+          "what netd asks systemd to forget")
+
+
+def test_bad_state():
+    """What netd cannot use from the store is closed and logged; the rest
+    comes back, and netd serves either way."""
+    import struct
+    uid = os.getuid()
+    sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H", 4242) + \
+        socket.inet_aton("127.0.0.7") + bytes(8)
+    common = {"uid": uid, "type": socket.SOCK_STREAM, "rcvtimeo": 0, "sndtimeo": 0,
+              "looped": False, "closed_told": False, "fd": False}
+    state = {"netd": 1, "workers": [9], "lost": [], "handles": [
+        dict(common, handle="h0.3", kind="address", hostname="seven",
+             address={"addrs": [{"sa": b64(sa), "socktype": socket.SOCK_STREAM}]}),
+        dict(common, handle="h0.4", kind="teapot"),
+        dict(common, handle="h0.5", kind="stream", fd=True)]}
+    stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mfd = memfd_state(state)
+    ns = NotifySocket()
+    name = "@" + unique("badstate")
+    n = start_with_fds(["--socket", name, "--workers", "1"], ns.env(), [mfd, stray.fileno()],
+                       ["netd-state", "h0.8"])
+    removed_then_ready(ns, ["netd-state", "h0.8"])
+    c = Client(name)
+    notes = sorted([c.notification("closed")["params"]["handle"] for _ in range(2)])
+    equal(notes, ["h0.4", "h0.5"], "handles that came back closed")
+    un = c.call("address-unpack", {"handle": "h0.3"})
+    equal((un["host"], un["port"], un["hostname"]), ("127.0.0.7", 4242, "seven"), "the address")
+    h = c.call("address", {"host": "127.0.0.1", "port": 1})["handle"]
+    check(name_key(h)[1] >= 9, f"{h}: the stored counter was 9")
+    c.call("close", {"handle": "h0.3"})
+    c.close()
+    err = n.stderr()
+    for text in ("h0.4 cannot be made again (its kind is unknown)",
+                 "h0.5 came without its descriptor",
+                 "the stored descriptor 'h0.8' is not in the state; closed"):
+        check(text in err, f"netd did not log {text!r}:\n{err}")
+    n.stop()
+    # A state that is not JSON, and descriptors without any state.
+    for fds, names, why in (([memfd_state(b"{not json"), stray.fileno()], ["netd-state", "h0.1"],
+                             "a state netd cannot read"),
+                            ([stray.fileno()], ["h0.1"], "descriptors without their state")):
+        ns2 = NotifySocket()
+        n = start_with_fds(["--socket", name], ns2.env(), fds, names)
+        removed_then_ready(ns2, names)
+        c = Client(name)
+        equal(c.error("status", {"handle": "h0.1"})["code"], -32002, "h0.1")
+        c.close()
+        check(f"restart: systemd passed {why}; no kept handle comes back" in n.stderr(),
+              n.stderr())
+        n.stop()
+        ns2.close()
+        if names[0] == "netd-state":
+            os.close(fds[0])
+    os.close(mfd)
+    stray.close()
+    ns.close()
+
+
 def test_unit_has_a_store():
     """The shipped unit gives netd a store for all it may hand over: 4095
     handle descriptors (daemon/service/service.h) and the state."""
@@ -439,4 +510,4 @@ def test_unit_has_a_store():
 
 
 if __name__ == "__main__":
-    run([test_unit_has_a_store, test_restart])
+    run([test_unit_has_a_store, test_bad_state, test_restart])
