@@ -794,7 +794,8 @@ static void stream_status(struct handle *h, json_t *st)
 static int stream_save(struct handle *h, json_t *rec, int *fd)
 {
     struct sock *s = sock_of(h);
-    if (!s->tp || !(s->tp->caps & TP_CAN_RELEASE) || h->fd < 0)
+    /* A relay (attach, splice) holds bytes of its own in pipes and buffers. */
+    if (!s->tp || !(s->tp->caps & TP_CAN_RELEASE) || h->fd < 0 || s->relay)
         return -ENOTSUP;
     if (!rec)
         return 0;
@@ -835,17 +836,24 @@ static int stream_restore(struct handle *h, const json_t *rec, int fd)
     struct sock *s = sock_of(h);
     uint8_t *rb = NULL, *un = NULL;
     size_t rn, unn;
+    /* The uid held these bytes before the restart: they are charged to it
+     * again whatever its budget says now (MEM_FORCE), as they go when read. */
     if (fd < 0 || carry_bytes_get(rec, "rbuf", &rb, &rn) < 0 ||
-        carry_bytes_get(rec, "unsent", &un, &unn) < 0 || (rn && buf_append(&s->rbuf, rb, rn) < 0)) {
+        carry_bytes_get(rec, "unsent", &un, &unn) < 0 ||
+        (rn && buf_reserve_for(&s->rbuf, rn, h->uid, MEM_FORCE) < 0)) {
         free(rb);
         free(un);
         return -EINVAL;
     }
+    if (rn)
+        buf_append(&s->rbuf, rb, rn); /* within what was reserved */
     free(rb);
-    if (unn > 0)
+    if (unn > 0) {
+        (void)mem_charge(h->uid, unn, MEM_FORCE); /* never refused */
         wseg_push(s, un, unn, 0, NULL);
-    else
+    } else {
         free(un);
+    }
     s->eof = json_is_true(json_object_get(rec, "eof"));
     s->rerr = (int)json_integer_value(json_object_get(rec, "rerr"));
     s->werr = (int)json_integer_value(json_object_get(rec, "werr"));
