@@ -42,7 +42,8 @@ static void raise_nofile(void)
 static int open_sockets(void)
 {
     static struct passed_fd passed[NETD_MAX_PASSED];
-    int n = listen_fds_take(passed, NETD_MAX_PASSED);
+    /* Kept handles a netd before this one stored come back with the sockets. */
+    int n = restart_take(passed, listen_fds_take(passed, NETD_MAX_PASSED));
     for (int i = 0; i < n; i++) {
         if (ctlsock_adopt(&socks[nsocks++], passed[i].fd, passed[i].name) < 0)
             return -1;
@@ -151,6 +152,7 @@ static void reload(struct ev_loop *loop)
 
 static void stopped(struct ev_loop *loop)
 {
+    restart_store();
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -174,7 +176,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     /* New clients are refused from here on; those connected are served until the end. */
     accept_stop(loop);
     close_sockets();
-    stop_begin(loop, NULL, stopped);
+    /* Under systemd the kept handles go to its descriptor store, for the next netd. */
+    stop_begin(loop, restart_prepare(), stopped);
 }
 
 static int start(int argc, char **argv)
@@ -229,10 +232,17 @@ int main(int argc, char **argv)
 
     if (open_sockets() < 0)
         return 1;
+    if (restart_workers_needed() > netd_cfg.workers) {
+        netd_log(LOG_WARN, "restart: %d workers, not %d, for the kept handles carried over",
+                 restart_workers_needed(), netd_cfg.workers);
+        netd_cfg.workers = restart_workers_needed();
+    }
     if (workers_start(netd_cfg.workers) < 0 || resolver_start(4) < 0) {
         netd_log(LOG_ERR, "cannot start threads");
         return 1;
     }
+    restart_restore();
+
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
@@ -245,7 +255,7 @@ int main(int argc, char **argv)
      * may signal netd (a reload) before this; the signal waited, blocked,
      * and is handled instead of killing netd by its default action. */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (accept_start(loop, socks, nsocks, NULL) < 0)
+    if (accept_start(loop, socks, nsocks, restart_adopted) < 0)
         return 1;
     netd_log(LOG_INFO, "serving %d control socket%s with %d workers", nsocks,
              nsocks == 1 ? "" : "s", netd_cfg.workers);
@@ -261,6 +271,7 @@ int main(int argc, char **argv)
     size_t leaks = workers_stop();
     ev_loop_destroy(loop);
     method_fini();
+    restart_fini();
     sdn_fini();
     struct options o = {.cfg = netd_cfg};
     options_free(&o);

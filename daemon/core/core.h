@@ -269,7 +269,8 @@ uint64_t sdn_watchdog_usec(void);
 
 /* ---- control sockets and descriptors from systemd (ctlsock.c; main thread) ---- */
 
-#define NETD_MAX_PASSED 1024
+/* Control sockets and the descriptors netd stored (service/restart.c: at most 4096). */
+#define NETD_MAX_PASSED 5120
 
 /** A descriptor systemd passed (LISTEN_FDS), with its LISTEN_FDNAMES name. */
 struct passed_fd {

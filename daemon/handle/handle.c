@@ -243,13 +243,13 @@ static void handles_close_all(struct worker *w)
         handle_close(h, "netd is shutting down");
 }
 
-size_t handles_undrained(struct worker *w)
+size_t handles_undrained(struct worker *w, bool (*carried)(struct handle *h))
 {
     size_t pos = 0, n = 0;
     struct handle *h;
     while ((h = idmap_next(&space(w)->map, &pos)))
         if (h->state == HS_SUCCESS && (h->ops->waits & 1u << WF_DRAINED) &&
-            !h->ops->ready(h, WF_DRAINED))
+            !h->ops->ready(h, WF_DRAINED) && !(carried && carried(h)))
             n++;
     return n;
 }
@@ -339,6 +339,17 @@ void handle_park(struct req *r, struct handle *h, struct reqlist *l, enum wait_k
             t = dflt;
     }
     req_park(r, h, h->w->loop, l, wk, t, ontimeout);
+}
+
+uint64_t handles_next_seq(struct worker *w)
+{
+    return space(w)->next_seq;
+}
+
+void handles_seq_from(struct worker *w, uint64_t seq)
+{
+    if (seq > space(w)->next_seq)
+        space(w)->next_seq = seq;
 }
 
 /* ---- resolution: the resolver answers by token, here the handle's seq ---- */

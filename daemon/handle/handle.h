@@ -65,6 +65,16 @@ struct handle_ops {
     /** Whether `release` (@dup: of a duplicate) may hand the descriptor out now;
      * if not, answers @r with why. */
     bool (*releasable)(struct handle *h, struct req *r, bool dup);
+
+    /* Carrying a kept handle over a restart (service/restart.c); NULL: never carried. */
+    /** Writes what the kind needs to make @h again into @rec and takes its descriptor for
+     * the store into *@fd (-1: the kind has none). 0, or -ENOTSUP when @h cannot be carried
+     * (a TLS session, a socket not connected yet); @h is untouched then. With @rec NULL it
+     * only says which, touching nothing. */
+    int (*save)(struct handle *h, json_t *rec, int *fd);
+    /** Makes @h (new, its common part restored) again from @rec and @fd (taken; -1 if none),
+     * in state success. 0, or -EINVAL when @rec is not what save wrote. */
+    int (*restore)(struct handle *h, const json_t *rec, int fd);
 };
 
 /* The common part of every handle. */
@@ -148,11 +158,30 @@ json_t *handle_status(struct handle *h);
 const char *handle_kind_name(enum hkind k);
 /** Whether @h's kind is in @kinds (bit mask of 1 << hkind). */
 bool handle_is(const struct handle *h, unsigned kinds);
-/** How many of @w's handles hold bytes that writes accepted and the kernel has not taken. */
-size_t handles_undrained(struct worker *w);
+/** How many of @w's handles hold bytes that writes accepted and the kernel has not taken, but
+ * those @carried (may be NULL) returns true for (their bytes are carried over a restart). */
+size_t handles_undrained(struct worker *w, bool (*carried)(struct handle *h));
 /** netd is stopping: ends every call waiting on @w's handles with `aborted` (@why) and closes
  * each handle, except those @spare (may be NULL) returns true for, which stay open. */
 void handles_stop(struct worker *w, const char *why, bool (*spare)(struct handle *h));
+/* ---- carried over a restart (carry.c) ---- */
+
+/** The common part of kept handle @h and its kind's (ops->save) as a new record in *@rec, its
+ * descriptor taken into *@fd (-1: none). 0, or -ENOTSUP: @h cannot be carried, and is
+ * untouched. @h's waiting calls must have ended (ops->cancel). */
+int handle_carry_save(struct handle *h, json_t **rec, int *fd);
+/** Makes again on @w (its own thread) the handle @rec describes, with @ops (its kind's) and
+ * descriptor @fd (taken, closed on failure): its name, owner and seq stay. NULL with @why
+ * filled when it cannot be (the record is bad, its seq is taken, the uid is at --max-handles). */
+struct handle *handle_carry_restore(struct worker *w, const json_t *rec, int fd,
+                                    const struct handle_ops *ops, char *why, size_t whylen);
+/** Whether handle_carry_save() would carry @h (touches nothing). */
+bool handle_carry_probe(struct handle *h);
+/** The seq @w's next handle gets. */
+uint64_t handles_next_seq(struct worker *w);
+/** Makes @w's next handles get seqs of at least @seq (never lowers it). */
+void handles_seq_from(struct worker *w, uint64_t seq);
+
 /** Closes @conn_id's handles on @w and drops its waiting requests. */
 void handles_conn_gone(struct worker *w, uint64_t conn_id);
 /** The status of every handle on @w that connection @conn_id of @uid owns (new array). */

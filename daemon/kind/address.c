@@ -170,7 +170,30 @@ static const struct addrlist *address_addrs(struct handle *h)
     return h->state == HS_SUCCESS ? &address_of(h)->al : NULL;
 }
 
+/* ---- carried over a restart: no socket, only the address list ---- */
+
+static int address_save(struct handle *h, json_t *rec, int *fd)
+{
+    if (!rec)
+        return 0;
+    json_object_set_new(rec, "address", carry_addrlist(&address_of(h)->al));
+    *fd = -1;
+    return 0;
+}
+
+static int address_restore(struct handle *h, const json_t *rec, int fd)
+{
+    struct address *a = address_of(h);
+    if (fd >= 0 || carry_addrlist_get(json_object_get(rec, "address"), &a->al) < 0 ||
+        a->al.count == 0)
+        return -EINVAL;
+    h->state = HS_SUCCESS;
+    return 0;
+}
+
 const struct handle_ops address_ops = {
+    .save = address_save,
+    .restore = address_restore,
     .kind = HK_ADDRESS,
     .size = sizeof(struct address),
     .waits = 1u << WF_RESOLVED,

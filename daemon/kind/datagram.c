@@ -391,7 +391,34 @@ static void dgram_free(struct handle *h)
 /* A datagram socket has no stream to end: disconnect only unbinds its peer. */
 static void dgram_disconnected(struct handle *h) {}
 
+/* ---- carried over a restart: datagrams wait in the kernel, not in netd ---- */
+
+static int dgram_save(struct handle *h, json_t *rec, int *fd)
+{
+    struct sock *s = sock_of(h);
+    if (h->fd < 0)
+        return -ENOTSUP;
+    if (!rec)
+        return 0;
+    json_object_set_new(rec, "bytes_in", json_integer((json_int_t)s->bytes_in));
+    json_object_set_new(rec, "bytes_out", json_integer((json_int_t)s->bytes_out));
+    carry_spec_save(&s->spec, rec);
+    *fd = handle_take_fd(h);
+    return 0;
+}
+
+static int dgram_restore(struct handle *h, const json_t *rec, int fd)
+{
+    if (fd < 0)
+        return -EINVAL;
+    sock_restore_common(sock_of(h), rec);
+    sock_start(sock_of(h), fd);
+    return 0;
+}
+
 const struct handle_ops dgram_ops = {
+    .save = dgram_save,
+    .restore = dgram_restore,
     .kind = HK_DATAGRAM,
     .size = sizeof(struct sock),
     .waits = 1u << WF_CONNECTED | 1u << WF_READABLE | 1u << WF_WRITABLE | 1u << WF_DRAINED |

@@ -204,6 +204,8 @@ int stream_shutdown(struct sock *s, bool rd, bool wr);
 void sock_status(struct sock *s, json_t *st);
 /** Frees what a socket with a peer holds (its kinds' free). */
 void sock_free(struct sock *s);
+/** Restores the counters, host and socket file of a carried socket with a peer. */
+void sock_restore_common(struct sock *s, const json_t *rec);
 /** Answers @r with @s's own failure for @err, or the `os` error. */
 void sock_fail_io(struct sock *s, struct req *r, int err, const char *what);
 /** Sends what is queued on @s (answering whole writes that complete). */
@@ -321,5 +323,20 @@ void unix_unbind(const struct ident *id, struct sockspec *spec, bool remove);
  * (-32005); @what names the call ("listen on 127.0.0.1:80").
  */
 int port_bind_check(struct req *r, const struct ident *id, int port, const char *what);
+
+/* ---- carry.c: the kinds' state in a handle's record, over a restart ---- */
+
+/** @n bytes at @p as a JSON string (base64; new reference). */
+json_t *carry_bytes(const uint8_t *p, size_t n);
+/** The bytes of member @key of @rec into a new *@out (NULL, 0 when absent). 0, or -EINVAL. */
+int carry_bytes_get(const json_t *rec, const char *key, uint8_t **out, size_t *n);
+/** @al as a JSON object (new reference), and back into @al (owned by the caller). 0 / -errno. */
+json_t *carry_addrlist(const struct addrlist *al);
+int carry_addrlist_get(const json_t *v, struct addrlist *al);
+/** Moves the socket file @spec owns into @rec (this netd will not remove it), and back. */
+void carry_spec_save(struct sockspec *spec, json_t *rec);
+void carry_spec_restore(struct sockspec *spec, const json_t *rec);
+/** The operations table of the kind named @name ("stream"...), or NULL. */
+const struct handle_ops *kind_ops_named(const char *name);
 
 #endif

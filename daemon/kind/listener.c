@@ -362,7 +362,33 @@ static void listener_free(struct handle *h)
     json_decref(l->spec.pre_opts);
 }
 
+/* ---- carried over a restart: connections not yet accepted wait in the backlog ---- */
+
+static int listener_save(struct handle *h, json_t *rec, int *fd)
+{
+    struct listener *l = listener_of(h);
+    if ((l->acc && !l->acc->releasable) || h->fd < 0)
+        return -ENOTSUP;
+    if (!rec)
+        return 0;
+    carry_spec_save(&l->spec, rec);
+    *fd = handle_take_fd(h);
+    return 0;
+}
+
+static int listener_restore(struct handle *h, const json_t *rec, int fd)
+{
+    if (fd < 0)
+        return -EINVAL;
+    struct listener *l = listener_of(h);
+    carry_spec_restore(&l->spec, rec);
+    listener_start(l, fd);
+    return 0;
+}
+
 const struct handle_ops listener_ops = {
+    .save = listener_save,
+    .restore = listener_restore,
     .kind = HK_LISTENER,
     .size = sizeof(struct listener),
     .waits = 1u << WF_CONNECTED | 1u << WF_READABLE | 1u << WF_WRITABLE | 1u << WF_DRAINED |

@@ -788,7 +788,89 @@ static void stream_status(struct handle *h, json_t *st)
         json_object_set_new(st, "attached", json_true());
 }
 
+/* ---- carried over a restart ---- */
+
+/* What a stream holds besides its socket: the bytes read ahead and not yet
+ * delivered, and the bytes partial writes accepted and the kernel has not
+ * taken (whole writes have been answered `aborted` with data.written by
+ * then, so their rest is not the stream's any more). */
+static int stream_save(struct handle *h, json_t *rec, int *fd)
+{
+    struct sock *s = sock_of(h);
+    /* A relay (attach, splice) holds bytes of its own in pipes and buffers. */
+    if (!s->tp || !(s->tp->caps & TP_CAN_RELEASE) || h->fd < 0 || s->relay)
+        return -ENOTSUP;
+    if (!rec)
+        return 0;
+    struct buf unsent = {0};
+    for (struct wseg *seg = s->wq_head; seg; seg = seg->next)
+        if (!seg->req && buf_append(&unsent, seg->data + seg->off, seg->len - seg->off) < 0) {
+            buf_free(&unsent);
+            return -ENOMEM;
+        }
+    json_object_set_new(rec, "rbuf", carry_bytes(s->rbuf.data + s->rbuf.off, buf_used(&s->rbuf)));
+    json_object_set_new(rec, "unsent", carry_bytes(unsent.data, buf_used(&unsent)));
+    buf_free(&unsent);
+    json_t *st =
+        json_pack("{s:b,s:i,s:i,s:b,s:b,s:I,s:I}", "eof", s->eof, "rerr", s->rerr, "werr", s->werr,
+                  "shut_wr", s->shut_wr, "shut_wr_pending", s->shut_wr_pending, "bytes_in",
+                  (json_int_t)s->bytes_in, "bytes_out", (json_int_t)s->bytes_out);
+    json_object_update(rec, st);
+    json_decref(st);
+    if (s->host)
+        json_object_set_new(rec, "host", json_string(s->host));
+    carry_spec_save(&s->spec, rec);
+    *fd = handle_take_fd(h);
+    return 0;
+}
+
+/* The counters and flags every socket with a peer carries. */
+void sock_restore_common(struct sock *s, const json_t *rec)
+{
+    s->bytes_in = (uint64_t)json_integer_value(json_object_get(rec, "bytes_in"));
+    s->bytes_out = (uint64_t)json_integer_value(json_object_get(rec, "bytes_out"));
+    const char *host = json_string_value(json_object_get(rec, "host"));
+    s->host = host ? strdup(host) : NULL;
+    carry_spec_restore(&s->spec, rec);
+}
+
+static int stream_restore(struct handle *h, const json_t *rec, int fd)
+{
+    struct sock *s = sock_of(h);
+    uint8_t *rb = NULL, *un = NULL;
+    size_t rn, unn;
+    /* The uid held these bytes before the restart: they are charged to it
+     * again whatever its budget says now (MEM_FORCE), as they go when read. */
+    if (fd < 0 || carry_bytes_get(rec, "rbuf", &rb, &rn) < 0 ||
+        carry_bytes_get(rec, "unsent", &un, &unn) < 0 ||
+        (rn && buf_reserve_for(&s->rbuf, rn, h->uid, MEM_FORCE) < 0)) {
+        free(rb);
+        free(un);
+        return -EINVAL;
+    }
+    if (rn)
+        buf_append(&s->rbuf, rb, rn); /* within what was reserved */
+    free(rb);
+    if (unn > 0) {
+        (void)mem_charge(h->uid, unn, MEM_FORCE); /* never refused */
+        wseg_push(s, un, unn, 0, NULL);
+    } else {
+        free(un);
+    }
+    s->eof = json_is_true(json_object_get(rec, "eof"));
+    s->rerr = (int)json_integer_value(json_object_get(rec, "rerr"));
+    s->werr = (int)json_integer_value(json_object_get(rec, "werr"));
+    s->shut_wr = json_is_true(json_object_get(rec, "shut_wr"));
+    s->shut_wr_pending = json_is_true(json_object_get(rec, "shut_wr_pending"));
+    sock_restore_common(s, rec);
+    s->tp = &plain_transport;
+    sock_start(s, fd);
+    return 0;
+}
+
 const struct handle_ops stream_ops = {
+    .save = stream_save,
+    .restore = stream_restore,
     .kind = HK_STREAM,
     .size = sizeof(struct sock),
     .update = stream_update,

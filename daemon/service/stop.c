@@ -39,7 +39,7 @@ static ev_timer deadline;
 static enum step cur;
 static int left[ST__COUNT]; /* workers yet to finish each step */
 static struct wstop *ws;    /* one per worker, each touched only by its worker */
-static bool (*spare_fn)(struct handle *h);
+static struct stop_keep keep_fns;
 static void (*done_fn)(struct ev_loop *loop);
 
 static void report(enum step s)
@@ -50,7 +50,7 @@ static void report(enum step s)
 
 static bool step_done(struct worker *w, enum step s)
 {
-    return s == ST_DRAIN ? handles_undrained(w) == 0 : control_unsent(w) == 0;
+    return s == ST_DRAIN ? handles_undrained(w, keep_fns.carried) == 0 : control_unsent(w) == 0;
 }
 
 static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
@@ -73,7 +73,9 @@ static void on_step(struct worker *w, struct msg *m)
     if (s == ST_END) {
         /* From here on new requests are answered `aborted` (dispatch). */
         w->stopping = true;
-        handles_stop(w, "netd is shutting down", spare_fn);
+        handles_stop(w, "netd is shutting down", keep_fns.spare);
+        if (keep_fns.ended)
+            keep_fns.ended(w);
     }
     if (s == ST_END || s == ST_DONE || step_done(w, s)) {
         report(s);
@@ -135,11 +137,11 @@ static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
     advance(loop);
 }
 
-void stop_begin(struct ev_loop *loop, bool (*spare)(struct handle *h),
+void stop_begin(struct ev_loop *loop, const struct stop_keep *keep,
                 void (*done)(struct ev_loop *loop))
 {
     main_loop = loop;
-    spare_fn = spare;
+    keep_fns = keep ? *keep : (struct stop_keep){0};
     done_fn = done;
     ws = calloc((size_t)netd_nworkers, sizeof *ws);
     if (!ws)

@@ -6,6 +6,7 @@ pings), journald's priority prefixes, and sockets passed in LISTEN_FDS.
 """
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -71,11 +72,23 @@ def test_notify_in_order():
     equal(n.wait(), 0, "exit status")
     ns.poll(0.3)
     got = texts(ns)
-    equal(len(got), 6, f"messages: {got}")
+    equal(len(got), 7, f"messages: {got}")
     equal(got[:3], ["READY=1", rl, "READY=1"], "start and the first reload")
     check(re.fullmatch(r"RELOADING=1\nMONOTONIC_USEC=\d+", got[3]), f"second reload: {got[3]!r}")
     check(got[4].startswith(f"READY=1\nSTATUS=reload refused: {cfg}:2: "), got[4])
-    equal(got[5], "STOPPING=1", "the last message")
+    equal(got[5], "STOPPING=1", "the stop")
+    # No handle was kept, but the state (the seq counters) still goes to the
+    # descriptor store, so the next netd never gives a name twice.
+    equal(got[6], "FDSTORE=1\nFDNAME=netd-state\nFDPOLL=0", "the last message")
+    fds = [m[2] for m in ns.messages if m[1] == got[6]][0]
+    equal(len(fds), 1, "descriptors with the state")
+    state = json.loads(os.pread(fds[0], 1 << 20, 0))
+    equal(state["handles"], [], "handles in the state")
+    check(max(state["workers"]) > 1, f"seq counters: {state['workers']}")
+    for m in ns.messages:
+        check(m[1] == got[6] or not m[2], f"descriptors with {m[1]!r}")
+        for fd in m[2]:
+            os.close(fd)
     last = [m[1] for m in ns.messages if m[1].startswith("STATUS=")][-1]
     check(last.startswith("STATUS=stopping: "), f"the last status: {last!r}")
     os.unlink(cfg)
