@@ -74,7 +74,12 @@ struct handle *handle_carry_restore(struct worker *w, const json_t *rec, int fd,
     }
     handles_seq_from(w, seq);
     uid_t uid = (uid_t)json_integer_value(uidv);
-    h = handle_create(w, 0, w->index, uid, true, ops);
+    /* The record holds the owner's uid only: netd acts for a restored handle
+     * with that uid and no group privilege at all (nogroup, no supplementary
+     * groups), never with more than the owner had. */
+    struct ident *owner = ident_new(uid, (gid_t)65534, 0, NULL, 0);
+    h = owner ? handle_create(w, 0, w->index, owner, true, ops) : NULL;
+    ident_unref(owner);
     if (!h) {
         snprintf(why, whylen, "uid %u is at --max-handles", (unsigned)uid);
         goto fail;
