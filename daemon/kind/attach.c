@@ -312,11 +312,23 @@ static void half_b_done(struct relay *rl)
     home_report(rl->w, rl->owner, false, rl->dir[1].moved, rl->reason);
 }
 
+/* Whether a, which the unstarted half @rl waits to relay, is still there
+ * and free (it is only taken when the splice starts). */
+static struct sock *pending_a(struct worker *w, struct relay *rl)
+{
+    struct sock *a = rl && !rl->started && !w->stopping ? rl->pending : NULL;
+    if (!a || handle_find(w, rl->pending_seq) != &a->h)
+        return NULL; /* closed meanwhile */
+    bool free = !a->relay && a->h.state == HS_SUCCESS && a->readers.count == 0;
+    return free ? a : NULL;
+}
+
 static void on_go(struct worker *w, struct splice_msg *sm)
 {
     struct relay *rl = relay_find(w, sm->relay);
-    if (!rl || rl->started || w->stopping) {
-        /* a was closed meanwhile: b's half stops, and the home hears it. */
+    struct sock *a = pending_a(w, rl);
+    if (!a) {
+        /* a was closed (or taken) meanwhile: b's half stops, the home hears it. */
         close(sm->fd);
         if (rl)
             relay_end(rl, "closed", 0);
@@ -330,6 +342,7 @@ static void on_go(struct worker *w, struct splice_msg *sm)
     rl->owner = sm->home;
     rl->peer_worker = sm->from_worker;
     rl->peer_id = sm->from_id;
+    relay_add_sock(rl, 0, a);
     relay_add_fd(rl, 1, sm->fd);
     relay_start(rl);
 }
@@ -373,7 +386,9 @@ static void on_splice_msg(struct worker *w, struct msg *m)
     free(sm);
 }
 
-/* On a's worker: a is reserved by a half that is not started; b's worker goes on. */
+/* On a's worker: a half that will relay a is made, not started; b's worker
+ * goes on. a stays as it is until the half starts (a failure on b's side
+ * then leaves nothing to undo that a caller could notice). */
 static void splice_reserve_a(struct worker *w, struct req *r, struct sock *a, int b_worker)
 {
     struct relay *rl = relay_new(w, half_a_done);
@@ -382,7 +397,8 @@ static void splice_reserve_a(struct worker *w, struct req *r, struct sock *a, in
         return;
     }
     rl->spliced = rl->internal_fd = true;
-    relay_add_sock(rl, 0, a);
+    rl->pending = a;
+    rl->pending_seq = a->h.seq;
     r->u.splice.phase = 1;
     r->u.splice.a_worker = w->index;
     r->u.splice.a_relay = rl->id;
@@ -440,14 +456,13 @@ static struct sock *splice_side(struct worker *w, struct req *r, const char *par
 void stream_splice(struct worker *w, struct req *r)
 {
     if (r->u.splice.phase == 1) {
+        int aw = r->u.splice.a_worker; /* @r is gone once answered */
+        uint64_t aid = r->u.splice.a_relay;
         struct sock *b = splice_side(w, r, "b");
-        if (b) {
+        if (b)
             splice_start_b(w, r, b);
-            return;
-        }
-        splice_post(
-            r->u.splice.a_worker,
-            (struct splice_msg){.what = SM_ABANDON, .relay = r->u.splice.a_relay, .fd = -1});
+        else
+            splice_post(aw, (struct splice_msg){.what = SM_ABANDON, .relay = aid, .fd = -1});
         return;
     }
     const char *an = param_str(r, "a"), *bn = param_str(r, "b");

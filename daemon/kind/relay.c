@@ -552,6 +552,17 @@ static int space_init(struct worker *w)
     return w->slot[WS_RELAY] ? 0 : -ENOMEM;
 }
 
+/* netd stops: the handles' close ended every relay of theirs; what is left
+ * is a splice half that had not started (its request was still on another
+ * worker), which ends here. */
+static void space_stop(struct worker *w)
+{
+    size_t pos = 0;
+    struct relay *rl;
+    while ((rl = idmap_next(&space(w)->relays, &pos)))
+        relay_end(rl, "closed", 0);
+}
+
 static size_t space_leaks(struct worker *w, FILE *out)
 {
     struct rspace *sp = space(w);
@@ -582,6 +593,7 @@ static void space_fini(struct worker *w)
 
 static const struct worker_hook hook = {
     .init = space_init,
+    .stop = space_stop,
     .fini = space_fini,
     .leaks = space_leaks,
 };

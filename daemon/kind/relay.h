@@ -52,8 +52,10 @@ struct relay {
     /* Splice halves (attach.c). */
     int peer_worker;
     uint64_t peer_id;
-    bool peer_wait;  /* the pair ended under it: waits for the other half's word */
-    bool peer_ended; /* the other half ended normally ("eof") */
+    bool peer_wait;       /* the pair ended under it: waits for the other half's word */
+    bool peer_ended;      /* the other half ended normally ("eof") */
+    struct sock *pending; /* a's half before it starts: a, if handle pending_seq still is */
+    uint64_t pending_seq;
 };
 
 /** A relay on @w whose end runs @done; NULL when out of memory. */
