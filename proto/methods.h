@@ -52,11 +52,11 @@ enum netd_method_id {
 };
 
 enum netd_ptype {
-    NETD_P_STRING,  /* a string without NUL bytes (names, paths, hosts) */
-    NETD_P_DATA,    /* any string: bytes in the request's encoding; utf8 data may hold NUL */
-    NETD_P_HANDLE,  /* a string of 1..64 characters, no NUL */
-    NETD_P_PORT,    /* integer 0..65535, or a string: digits up to 65535 or a service name (port.h) */
-    NETD_P_BOOL,    /* true/false */
+    NETD_P_STRING, /* a string without NUL bytes (names, paths, hosts) */
+    NETD_P_DATA,   /* any string: bytes in the request's encoding; utf8 data may hold NUL */
+    NETD_P_HANDLE, /* a string of 1..64 characters, no NUL */
+    NETD_P_PORT, /* integer 0..65535, or a string: digits up to 65535 or a service name (port.h) */
+    NETD_P_BOOL, /* true/false */
     NETD_P_TIMEOUT, /* null, or a number 0 <= t <= NETD_MAX_TIMEOUT (seconds) */
     NETD_P_NBYTES,  /* integer 1..2^53, or the string "all" when NETD_PF_ALL is set */
     NETD_P_INT,     /* integer in [min, max] */

@@ -14,7 +14,7 @@
         .max_request = 16u << 20, .max_handles = 4096, .max_buffer = 1u << 20,                     \
         .max_read = 16u << 20, .max_queued = 64u << 20, /* 4 x max_request */                      \
             .max_inflight = 4096, .out_high = 4u << 20, .out_low = 1u << 20,                       \
-        .log_level = LOG_INFO, .drain_timeout = 5.0, .max_memory = 64u << 20,                         \
+        .log_level = LOG_INFO, .drain_timeout = 5.0, .max_memory = 64u << 20,                      \
         .max_memory_conn = 0 /* options.c: 32 MiB, or --max-request + 64 KiB */,                   \
         .max_memory_total = 0 /* options.c: half the machine's memory */, .max_conns_uid = 256,    \
         .max_lookups_uid = 4,                                                                      \

@@ -48,14 +48,14 @@ struct netd_config {
     char *sockets[NETD_MAX_SOCKETS]; /* control sockets; none given: "@netd" */
     int n_sockets;
     int workers;
-    size_t max_request;    /* longest request line */
-    size_t max_handles;    /* handles per uid */
-    size_t max_buffer;     /* bytes a handle buffers on its own (partial writes) */
-    size_t max_read;       /* largest nbytes, and the bound of read "all" */
-    size_t max_queued;     /* bytes of whole writes queued on one handle */
-    unsigned max_inflight; /* requests in flight per control connection */
-    size_t out_high;       /* answers queued for a client before netd stops reading it */
-    size_t out_low;        /* ... and resumes */
+    size_t max_request;      /* longest request line */
+    size_t max_handles;      /* handles per uid */
+    size_t max_buffer;       /* bytes a handle buffers on its own (partial writes) */
+    size_t max_read;         /* largest nbytes, and the bound of read "all" */
+    size_t max_queued;       /* bytes of whole writes queued on one handle */
+    unsigned max_inflight;   /* requests in flight per control connection */
+    size_t out_high;         /* answers queued for a client before netd stops reading it */
+    size_t out_low;          /* ... and resumes */
     size_t max_memory;       /* bytes netd holds for one uid (budget.c) */
     size_t max_memory_conn;  /* ... of which one control connection's own buffers (0: max_memory) */
     size_t max_memory_total; /* bytes netd holds for all uids together (0: no such cap) */

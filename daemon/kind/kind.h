@@ -101,8 +101,8 @@ struct sock {
     struct buf rbuf;
     bool eof;       /* the peer ended its side and rbuf holds the rest */
     bool mem_short; /* rbuf could not grow: the uid's memory budget is spent */
-    int rerr; /* read side failed with this errno */
-    int werr; /* write side failed with this errno */
+    int rerr;       /* read side failed with this errno */
+    int werr;       /* write side failed with this errno */
     bool shut_wr_pending, shut_wr;
     struct wseg *wq_head, *wq_tail;
     size_t wq_bytes;

@@ -42,8 +42,9 @@ struct req {
     gid_t gid;
     struct ident *ident; /* the caller, as netd acts for it (a reference; NULL: netd's own) */
     int pass_fd;         /* a descriptor travelling with the request or its answer, or -1 */
-    size_t charged;      /* bytes of r->uid's memory budget this request holds (req_free gives them back) */
-    struct trust trust;  /* a copy of the connection's tls-config, for any worker */
+    size_t
+        charged; /* bytes of r->uid's memory budget this request holds (req_free gives them back) */
+    struct trust trust; /* a copy of the connection's tls-config, for any worker */
     /* The connection's own tls-config, for a method that runs at once on
      * the connection's worker (tls-config changes it): good only during
      * the handler's first call, never after the request waited or moved. */

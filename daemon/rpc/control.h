@@ -54,7 +54,7 @@ struct conn {
     /* The memory of this connection's own buffers, charged to its uid: the
      * unfinished request line and the queued answers (--max-memory-conn). */
     size_t line_charged, out_charged;
-    bool mem_wait;       /* not read until the uid is under its budget again */
+    bool mem_wait; /* not read until the uid is under its budget again */
     ev_timer mem_retry;
 };
 

@@ -71,7 +71,7 @@ struct tls_sess {
      * bytes: the next recv returns the end (0), which buffered() counts
      * until then, since the socket may never become readable again. */
     bool end_pending, end_told;
-    bool sent_close;  /* close_notify is out (or in @out) */
+    bool sent_close; /* close_notify is out (or in @out) */
     bool shut_after_flush;
     bool lingering; /* its handle closed; only @out is left to send */
     int sys_err;    /* errno of a failed recv/send: the connection is broken */

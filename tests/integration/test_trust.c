@@ -61,7 +61,6 @@ static char tree[PATH_MAX];
 static gid_t user_groups[400] = {TRUST_GID};
 static int n_user_groups = 1;
 
-
 /* Children that hold a control connection of the other uid: each waits
  * for EOF on its end of a socket pair, which the teardown closes. */
 static struct {
