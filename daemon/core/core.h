@@ -484,6 +484,11 @@ int port_string(const json_t *port, char *out, size_t outlen);
  */
 int port_number(const json_t *port, int socktype);
 
+/* ---- readiness now (pollnow.c) ---- */
+
+/** The revents poll(2) gives @fd for @events without waiting; 0 for fd < 0. */
+short fd_poll_now(int fd, short events);
+
 /* ---- name resolution (resolve.c) ---- */
 
 /**

@@ -313,6 +313,14 @@ json_t *handle_status(struct handle *h)
     return st;
 }
 
+bool handle_waiter_wants(const struct handle *h, int wf)
+{
+    for (const struct req *r = h->waiters.head; r; r = r->next)
+        if (r->u.wait.wait_for == wf)
+            return true;
+    return false;
+}
+
 void handle_check_waiters(struct handle *h)
 {
     struct req *r = h->waiters.head;

@@ -186,6 +186,8 @@ void handles_seq_from(struct worker *w, uint64_t seq);
 void handles_conn_gone(struct worker *w, uint64_t conn_id);
 /** The status of every handle on @w that connection @conn_id of @uid owns (new array). */
 json_t *handles_list(struct worker *w, uint64_t conn_id, uid_t uid);
+/** Whether a `wait` call on @h waits for condition @wait_for (WF_*). */
+bool handle_waiter_wants(const struct handle *h, int wait_for);
 /** Answers requests waiting with `wait` on @h whose condition now holds. */
 void handle_check_waiters(struct handle *h);
 /** Parks @r on @h's list @l; its timeout is its own, else the handle's so-rcvtimeo/so-sndtimeo. */

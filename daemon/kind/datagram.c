@@ -309,29 +309,14 @@ static void dgram_io(struct handle *h, int revents)
     dgram_update(h);
 }
 
-static bool waiter_wants(const struct handle *h, int wf)
-{
-    for (const struct req *r = h->waiters.head; r; r = r->next)
-        if (r->u.wait.wait_for == wf)
-            return true;
-    return false;
-}
-
-static short poll_now(int fd, short events)
-{
-    if (fd < 0)
-        return 0;
-    struct pollfd p = {.fd = fd, .events = events};
-    return poll(&p, 1, 0) == 1 ? p.revents : 0;
-}
-
 static void dgram_update(struct handle *h)
 {
     struct sock *s = sock_of(h);
     if (h->state != HS_SUCCESS || h->fd < 0)
         return;
-    bool rd = s->readers.count > 0 || waiter_wants(h, WF_READABLE) || waiter_wants(h, WF_ERROR);
-    bool wr = s->writers.count > 0 || waiter_wants(h, WF_WRITABLE);
+    bool rd = s->readers.count > 0 || handle_waiter_wants(h, WF_READABLE) ||
+              handle_waiter_wants(h, WF_ERROR);
+    bool wr = s->writers.count > 0 || handle_waiter_wants(h, WF_WRITABLE);
     if (rd != ev_is_active(&h->rio))
         (rd ? ev_io_start : ev_io_stop)(h->w->loop, &h->rio);
     if (wr != ev_is_active(&h->wio))
@@ -344,15 +329,16 @@ static bool dgram_ready(struct handle *h, int wf)
     case WF_CONNECTED:
         return h->state != HS_WAITING;
     case WF_READABLE:
-        return h->state == HS_FAILURE || (poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
+        return h->state == HS_FAILURE ||
+               (fd_poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
     case WF_WRITABLE:
         return h->state == HS_FAILURE ||
                (h->state == HS_SUCCESS &&
-                (poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP)));
+                (fd_poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP)));
     case WF_DRAINED:
         return h->state != HS_WAITING; /* datagrams are never queued in netd */
     case WF_ERROR:
-        return h->state == HS_FAILURE || (poll_now(h->fd, 0) & POLLERR);
+        return h->state == HS_FAILURE || (fd_poll_now(h->fd, 0) & POLLERR);
     }
     return false;
 }

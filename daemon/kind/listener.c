@@ -18,12 +18,6 @@
 
 #define ACCEPT_RETRY_SECONDS 0.1
 
-static bool poll_readable(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 /* ---- the plain acceptor: a connection is handed on as accept(2) gave it ---- */
 
 static bool plain_room(struct listener *l)
@@ -272,7 +266,7 @@ static void accept_timeout(struct req *r)
 void listener_accept(struct listener *l, struct req *r)
 {
     /* timeout 0: take a connection that is already queued, else fail now. */
-    bool queued = poll_readable(l->h.fd);
+    bool queued = (fd_poll_now(l->h.fd, POLLIN) & POLLIN) != 0;
     if (req_timeout(r) == 0 && (!queued || l->acceptors.count > 0)) {
         req_fail(r, NETD_E_TIMEOUT, NULL, "no connection is waiting");
         return;
@@ -290,12 +284,6 @@ static void listener_update_op(struct handle *h)
     listener_update(listener_of(h));
 }
 
-static short poll_now(int fd, short events)
-{
-    struct pollfd p = {.fd = fd, .events = events};
-    return fd >= 0 && poll(&p, 1, 0) == 1 ? p.revents : 0;
-}
-
 static bool listener_ready(struct handle *h, int wf)
 {
     switch (wf) {
@@ -303,13 +291,14 @@ static bool listener_ready(struct handle *h, int wf)
     case WF_DRAINED:
         return h->state != HS_WAITING;
     case WF_READABLE:
-        return h->state == HS_FAILURE || (poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
+        return h->state == HS_FAILURE ||
+               (fd_poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
     case WF_WRITABLE:
         return h->state == HS_FAILURE ||
                (h->state == HS_SUCCESS &&
-                (poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP)));
+                (fd_poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP)));
     case WF_ERROR:
-        return h->state == HS_FAILURE || (poll_now(h->fd, 0) & POLLERR);
+        return h->state == HS_FAILURE || (fd_poll_now(h->fd, 0) & POLLERR);
     }
     return false;
 }

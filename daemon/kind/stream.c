@@ -32,14 +32,6 @@
 #define READ_CHUNK 65536
 #define READ_KEEP (2 * READ_CHUNK)
 
-static short poll_now(int fd, short events)
-{
-    if (fd < 0)
-        return 0;
-    struct pollfd p = {.fd = fd, .events = events};
-    return poll(&p, 1, 0) == 1 ? p.revents : 0;
-}
-
 static size_t kernel_readable(int fd)
 {
     int n = 0;
@@ -83,25 +75,17 @@ static bool stream_ready(struct handle *h, int wf)
         if (h->state == HS_FAILURE)
             return true;
         return buf_used(&s->rbuf) > 0 || s->eof || s->rerr || s->tp->buffered(s) > 0 ||
-               (poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
+               (fd_poll_now(h->fd, POLLIN) & (POLLIN | POLLHUP | POLLERR));
     case WF_WRITABLE:
         if (h->state == HS_FAILURE || s->werr)
             return true;
         return h->state == HS_SUCCESS && s->wq_bytes == 0 &&
-               (poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP));
+               (fd_poll_now(h->fd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP));
     case WF_DRAINED:
         return h->state != HS_WAITING && stream_pending(s) == 0;
     case WF_ERROR:
-        return h->state == HS_FAILURE || s->rerr || s->werr || (poll_now(h->fd, 0) & POLLERR);
+        return h->state == HS_FAILURE || s->rerr || s->werr || (fd_poll_now(h->fd, 0) & POLLERR);
     }
-    return false;
-}
-
-static bool waiter_wants(const struct handle *h, int wf)
-{
-    for (const struct req *r = h->waiters.head; r; r = r->next)
-        if (r->u.wait.wait_for == wf)
-            return true;
     return false;
 }
 
@@ -116,8 +100,9 @@ static void stream_update(struct handle *h)
         return;
     bool rd = ((s->readers.count > 0 || (watch_end(s) && !s->mem_short)) && !s->eof && !s->rerr &&
                buf_used(&s->rbuf) < read_cap(s)) ||
-              waiter_wants(h, WF_READABLE) || waiter_wants(h, WF_ERROR);
-    bool wr = (s->wq_bytes > 0 && !s->werr) || s->writers.count > 0 || waiter_wants(h, WF_WRITABLE);
+              handle_waiter_wants(h, WF_READABLE) || handle_waiter_wants(h, WF_ERROR);
+    bool wr = (s->wq_bytes > 0 && !s->werr) || s->writers.count > 0 ||
+              handle_waiter_wants(h, WF_WRITABLE);
     rd = rd || (s->tp_want & TP_WANT_READ);
     wr = wr || (s->tp_want & TP_WANT_WRITE);
     if (rd != ev_is_active(&h->rio))
