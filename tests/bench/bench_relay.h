@@ -16,6 +16,8 @@ struct relay_bench {
     /* Megabytes per second of the best of three runs; 0 when not measured. */
     double direct, socat, attach_fd, attach_upgrade, splice;
     double tls_openssl, tls_attach;
+    /* CPU seconds per GB the relaying process (socat, netd) spent, least of three. */
+    double cpu_socat, cpu_attach_fd, cpu_attach_upgrade, cpu_splice;
     bool have_socat, have_python;
 };
 

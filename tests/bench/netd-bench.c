@@ -676,6 +676,12 @@ static void print_relay_text(const struct relay_bench *r)
     printf("  attach fd %.0f (%.2fx socat); attach upgrade %.0f (%.2fx); splice %.0f (%.2fx)\n",
            r->attach_fd, base ? r->attach_fd / base : 0, r->attach_upgrade,
            base ? r->attach_upgrade / base : 0, r->splice, base ? r->splice / base : 0);
+    printf("  relay CPU s/GB: socat %.2f; attach fd %.2f (%.2fx less); attach upgrade %.2f "
+           "(%.2fx less); splice %.2f (%.2fx less)\n",
+           r->cpu_socat, r->cpu_attach_fd,
+           r->cpu_attach_fd > 0 ? r->cpu_socat / r->cpu_attach_fd : 0, r->cpu_attach_upgrade,
+           r->cpu_attach_upgrade > 0 ? r->cpu_socat / r->cpu_attach_upgrade : 0, r->cpu_splice,
+           r->cpu_splice > 0 ? r->cpu_socat / r->cpu_splice : 0);
     if (r->have_python)
         printf("tls upload %.0f MiB, MB/s: OpenSSL both ends %.0f; through attach %.0f "
                "(%.2fx OpenSSL)\n",
@@ -686,15 +692,18 @@ static void print_relay_text(const struct relay_bench *r)
 static json_t *relay_json(const struct relay_bench *r)
 {
     double base = r->socat;
-    return json_pack("{s:I,s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f},s:I,s:{s:f,s:f,s:f}}",
-                     "bulk_bytes", (json_int_t)r->bulk, "upload_mb_per_second", "direct", r->direct,
-                     "socat", r->socat, "attach_fd", r->attach_fd, "attach_upgrade",
-                     r->attach_upgrade, "splice", r->splice, "ratio_to_socat", "attach_fd",
-                     base ? r->attach_fd / base : 0, "attach_upgrade",
-                     base ? r->attach_upgrade / base : 0, "splice", base ? r->splice / base : 0,
-                     "tls_bulk_bytes", (json_int_t)r->tls_bulk, "tls_upload_mb_per_second",
-                     "openssl", r->tls_openssl, "attach", r->tls_attach, "ratio",
-                     r->tls_openssl > 0 ? r->tls_attach / r->tls_openssl : 0);
+    json_t *cpu =
+        json_pack("{s:f,s:f,s:f,s:f}", "socat", r->cpu_socat, "attach_fd", r->cpu_attach_fd,
+                  "attach_upgrade", r->cpu_attach_upgrade, "splice", r->cpu_splice);
+    return json_pack("{s:o,s:I,s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f},s:I,s:{s:f,s:f,s:f}}",
+                     "relay_cpu_seconds_per_gb", cpu, "bulk_bytes", (json_int_t)r->bulk,
+                     "upload_mb_per_second", "direct", r->direct, "socat", r->socat, "attach_fd",
+                     r->attach_fd, "attach_upgrade", r->attach_upgrade, "splice", r->splice,
+                     "ratio_to_socat", "attach_fd", base ? r->attach_fd / base : 0,
+                     "attach_upgrade", base ? r->attach_upgrade / base : 0, "splice",
+                     base ? r->splice / base : 0, "tls_bulk_bytes", (json_int_t)r->tls_bulk,
+                     "tls_upload_mb_per_second", "openssl", r->tls_openssl, "attach", r->tls_attach,
+                     "ratio", r->tls_openssl > 0 ? r->tls_attach / r->tls_openssl : 0);
 }
 
 static void print_text(const struct options *o, const struct ping_result *p,
