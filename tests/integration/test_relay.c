@@ -375,6 +375,15 @@ static void attach_plain_case(bool unix_sock, bool upgrade)
     shutdown(peer, SHUT_WR);
     expect_eof(x, "after your end\n");
     expect_gone(c, h);
+    if (!upgrade) {
+        /* The kept handle's owner hears that it ended. */
+        json_t *note;
+        assert_int_equal(netd_client_notification(c, H_ANSWER_MS, &note), 0);
+        h_expect_str(note, "method", "closed");
+        h_expect_str(json_object_get(note, "params"), "handle", h);
+        h_expect_str(json_object_get(note, "params"), "reason", "eof");
+        json_decref(note);
+    }
     close(x);
     close(peer);
     t_unlisten(&l);
