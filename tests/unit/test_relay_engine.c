@@ -59,7 +59,7 @@ struct job {
 static void on_start(struct worker *w, struct msg *m)
 {
     struct job *j = (struct job *)m;
-    struct handle *h = handle_create(w, 1, w->index, 1000, true, &stream_ops);
+    struct handle *h = handle_create(w, 1, w->index, test_ident(1000), true, &stream_ops);
     struct sock *s = sock_of(h);
     sock_start(s, j->stream_fd);
     buf_append(&s->rbuf, "ahead|", 6);
