@@ -21,7 +21,7 @@
  *
  * Every hole has a test_<n>_... case that failed on netd before the fix
  * (main at 4306918); they run unless NETD_TRUST_TESTS=0 is in the
- * environment (the CMake option NETD_TRUST_TESTS=OFF sets it for ctest).
+ * environment (the CMake option NETD_SKIP_TRUST_TESTS=ON sets it for ctest).
  * The test_<n>_root_... and test_<n>_user_... cases show that root, and the
  * other uid on what it may use itself, keep their powers; they always run.
  * Everything needs root (to drop to another uid) and skips otherwise.
