@@ -117,7 +117,10 @@ def test_check_config():
         ("[netd]\nsocket = @a\nsocket = @a\n", 3, "given twice"),
         ("workers = 2\n", 1, "outside a section"),
         ("[netd]\n[nets]\nworkers = 2\n", 3, "unknown section [nets]"),
-        ("[netd]\n[policy]\ndefault = deny\n", 3, "no policy rules"),
+        ("[netd]\n[policy]\ndefault = maybe\n", 3, "default is allow or deny"),
+        ("[netd]\n[rule a]\naction = allow\nports = 90000\n", 4, "'90000' is not a port"),
+        ("[rule a]\nuid = 0\n\n[netd]\n", 1, "rule 'a' has no action"),
+        ("[rule a]\naction = deny\n[rule a]\naction = deny\n", 3, "given twice (first on line 1)"),
         ("[netd]\n# " + "x" * 300 + "\n", 2, "line longer than"),
     ]
     for text, line, why in broken:
