@@ -324,16 +324,9 @@ const struct policy *policy_current(void);
  * before the workers start or while they are parked (workers_quiesce). */
 struct policy *policy_swap(struct policy *next);
 
-/** A caller's supplementary groups, shared by reference between threads. */
-struct netd_groups {
-    int refs;
-    int n;
-    gid_t g[];
-};
-/** The supplementary groups of the peer of unix socket @fd (SO_PEERGROUPS); NULL if none. */
-struct netd_groups *netd_groups_of_peer(int fd);
-struct netd_groups *netd_groups_ref(struct netd_groups *g);
-void netd_groups_unref(struct netd_groups *g);
+/** The policy's view of identity @id (uid, gid, every group); of @uid/@gid alone when @id is
+ * NULL (netd's own work). Good while @id lives. */
+struct policy_caller policy_caller_of(const struct ident *id, uid_t uid, gid_t gid);
 
 /* ---- logging (log.c) ---- */
 

@@ -48,47 +48,14 @@ int policy_op_parse(const char *s)
     return -1;
 }
 
-/* ---- callers' groups ---- */
+/* ---- callers ---- */
 
-struct netd_groups *netd_groups_of_peer(int fd)
+struct policy_caller policy_caller_of(const struct ident *id, uid_t uid, gid_t gid)
 {
-    gid_t small[64], *g = small;
-    socklen_t len = sizeof small;
-    struct netd_groups *out = NULL;
-    /* The kernel says ERANGE, with the length it needs, when the buffer is short. */
-    while (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
-        if (errno != ERANGE || len > 65536 * sizeof(gid_t) || g != small)
-            goto done;
-        g = malloc(len);
-        if (!g)
-            return NULL;
-    }
-    size_t n = len / sizeof(gid_t);
-    if (n == 0)
-        goto done;
-    out = malloc(sizeof *out + n * sizeof(gid_t));
-    if (out) {
-        out->refs = 1;
-        out->n = (int)n;
-        memcpy(out->g, g, n * sizeof(gid_t));
-    }
-done:
-    if (g != small)
-        free(g);
-    return out;
-}
-
-struct netd_groups *netd_groups_ref(struct netd_groups *g)
-{
-    if (g)
-        __atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
-    return g;
-}
-
-void netd_groups_unref(struct netd_groups *g)
-{
-    if (g && __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(g);
+    if (!id)
+        return (struct policy_caller){.uid = uid, .gid = gid};
+    return (struct policy_caller){
+        .uid = id->uid, .gid = id->gid, .groups = id->groups, .ngroups = id->ngroups};
 }
 
 /* ---- the running set ---- */
@@ -182,7 +149,7 @@ static bool prefix_of(const struct policy_prefix *list, size_t n, const char *s,
 
 /* What a query's address is, in the terms rules use. */
 struct where {
-    enum { W_INET, W_PATH, W_ABSTRACT, W_OTHER } kind;
+    enum { W_INET, W_PATH, W_ABSTRACT, W_OTHER } what;
     int family; /* AF_INET (4 bytes in addr) or AF_INET6 (16) */
     uint8_t addr[16];
     int port;
@@ -228,16 +195,16 @@ size_t policy_path_normalize(char *p, size_t len)
 static void where_of(const struct sockaddr *sa, socklen_t len, struct where *w)
 {
     memset(w, 0, sizeof *w);
-    w->kind = W_OTHER;
+    w->what = W_OTHER;
     if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *in = (const void *)sa;
-        w->kind = W_INET;
+        w->what = W_INET;
         w->family = AF_INET;
         memcpy(w->addr, &in->sin_addr, 4);
         w->port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *in6 = (const void *)sa;
-        w->kind = W_INET;
+        w->what = W_INET;
         w->port = ntohs(in6->sin6_port);
         /* ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: an IPv4 rule decides. */
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
@@ -253,11 +220,11 @@ static void where_of(const struct sockaddr *sa, socklen_t len, struct where *w)
         if (n > sizeof un->sun_path)
             n = sizeof un->sun_path;
         if (un->sun_path[0] == '\0') {
-            w->kind = W_ABSTRACT;
+            w->what = W_ABSTRACT;
             memcpy(w->path, un->sun_path + 1, n - 1);
             w->path_len = n - 1;
         } else {
-            w->kind = W_PATH;
+            w->what = W_PATH;
             w->path_len = strnlen(un->sun_path, n);
             memcpy(w->path, un->sun_path, w->path_len);
             w->path_len = policy_path_normalize(w->path, w->path_len);
@@ -269,7 +236,7 @@ static bool address_matches(const struct policy_rule *r, const struct where *w, 
                             int unpriv)
 {
     bool has_inet = r->nnets || r->nports, none = !has_inet && !r->npaths && !r->nabstract;
-    switch (w->kind) {
+    switch (w->what) {
     case W_INET: {
         bool privileged =
             (op == POLICY_LISTEN || op == POLICY_BIND) && w->port > 0 && w->port < unpriv;

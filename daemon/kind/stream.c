@@ -717,6 +717,7 @@ void sock_free(struct sock *s)
     addrlist_free(&s->spec.al);
     json_decref(s->spec.pre_opts);
     unix_unbind(s->h.ident, &s->spec, false); /* a datagram's file: dgram_close has run */
+    spec_free_caller(&s->spec);
 }
 
 static void stream_free(struct handle *h)

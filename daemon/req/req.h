@@ -147,6 +147,12 @@ size_t reqlist_abort(struct reqlist *l, const char *why);
 /** Fails the requests of @l issued by connection @conn_id (the answers go nowhere). */
 void reqlist_drop_conn(struct reqlist *l, uint64_t conn_id);
 
+/** Who @r is for, as the policy asks (valid while @r lives). */
+static inline struct policy_caller req_caller(const struct req *r)
+{
+    return policy_caller_of(r->ident, r->uid, r->gid);
+}
+
 /* ---- parameters (params.c) ---- */
 
 /** The parameter @name, or NULL when absent or null. */
