@@ -48,15 +48,16 @@ enum netd_method_id {
     NETD_M_DISCONNECT,
     NETD_M_ATTACH,
     NETD_M_SPLICE,
+    NETD_M_POLICY_EXPLAIN,
     NETD_M__COUNT
 };
 
 enum netd_ptype {
-    NETD_P_STRING,  /* a string without NUL bytes (names, paths, hosts) */
-    NETD_P_DATA,    /* any string: bytes in the request's encoding; utf8 data may hold NUL */
-    NETD_P_HANDLE,  /* a string of 1..64 characters, no NUL */
-    NETD_P_PORT,    /* integer 0..65535, or a string: digits up to 65535 or a service name (port.h) */
-    NETD_P_BOOL,    /* true/false */
+    NETD_P_STRING, /* a string without NUL bytes (names, paths, hosts) */
+    NETD_P_DATA,   /* any string: bytes in the request's encoding; utf8 data may hold NUL */
+    NETD_P_HANDLE, /* a string of 1..64 characters, no NUL */
+    NETD_P_PORT, /* integer 0..65535, or a string: digits up to 65535 or a service name (port.h) */
+    NETD_P_BOOL, /* true/false */
     NETD_P_TIMEOUT, /* null, or a number 0 <= t <= NETD_MAX_TIMEOUT (seconds) */
     NETD_P_NBYTES,  /* integer 1..2^53, or the string "all" when NETD_PF_ALL is set */
     NETD_P_INT,     /* integer in [min, max] */
@@ -112,6 +113,14 @@ const struct netd_method *netd_method_findn(const char *name, size_t len);
  */
 enum netd_err netd_params_check(const struct netd_method *m, const json_t *params, char *why,
                                 size_t whylen);
+
+/**
+ * As netd_params_check() for the members @params has, without asking for
+ * the required ones: policy-explain's inner params, which describe a call
+ * that is not made (a send-to without its handle and data).
+ */
+enum netd_err netd_params_check_present(const struct netd_method *m, const json_t *params,
+                                        char *why, size_t whylen);
 
 /** The parameter spec of @m named @name, or NULL. */
 const struct netd_param *netd_param_find(const struct netd_method *m, const char *name);

@@ -198,6 +198,16 @@ bool spec_allows(struct sockspec *sp, enum policy_op op, size_t i);
 bool spec_all_denied(const struct sockspec *sp);
 void spec_free_caller(struct sockspec *sp);
 
+/* ---- explain.c ---- */
+
+/**
+ * policy-explain of the call r->u.explain.op with @inner (its params,
+ * checked; a part of @r): answers @r with {allowed, rule, addresses, bind?}
+ * for the caller r->u.explain.uid/gid and r->groups, resolving a host name
+ * first.
+ */
+void policy_explain(struct worker *w, struct req *r, const json_t *inner);
+
 /* ---- address.c ---- */
 
 /** `address`: resolves into @a (made by the caller) and answers @r. */

@@ -90,6 +90,11 @@ struct req {
             uint64_t a_relay;
         } splice;
         struct {
+            uid_t uid; /* policy-explain: whom it asks about (its groups: r->ident) */
+            gid_t gid;
+            int op; /* enum policy_op */
+        } explain;
+        struct {
             int hop; /* worker + 1 to pass the request on to (send-to) */
             struct sockaddr_storage dest;
             socklen_t dest_len;

@@ -59,6 +59,7 @@ static const struct {
     [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
     [NETD_M_ATTACH] = {m_attach, R_HANDLE},
     [NETD_M_SPLICE] = {m_splice, R_SPLICE},
+    [NETD_M_POLICY_EXPLAIN] = {m_policy_explain, R_LOCAL},
 };
 
 int dispatch_complete(void)
