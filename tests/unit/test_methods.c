@@ -164,10 +164,10 @@ static const struct {
 static char type_letter(enum netd_ptype t)
 {
     static const char letters[] = {
-        [NETD_P_STRING] = 's', [NETD_P_DATA] = 'd',    [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
-        [NETD_P_BOOL] = 'b',   [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
-        [NETD_P_ENUM] = 'e',   [NETD_P_ANY] = 'a',     [NETD_P_PATH] = 'u',   [NETD_P_FILE] = 'f',
-        [NETD_P_TLS] = 'l',    [NETD_P_DEST] = 'x',
+        [NETD_P_STRING] = 's',  [NETD_P_DATA] = 'd',   [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
+        [NETD_P_BOOL] = 'b',    [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
+        [NETD_P_ENUM] = 'e',    [NETD_P_ANY] = 'a',     [NETD_P_PATH] = 'u',   [NETD_P_FILE] = 'f',
+        [NETD_P_TLS] = 'l',     [NETD_P_DEST] = 'x',
     };
     return letters[t];
 }
