@@ -168,6 +168,14 @@ const struct command netctl_commands[] = {
      "one method of this netd: its parameters with their types and whether they\n"
      "      are required, its result and its errors (from rpc.discover)",
      "netctl describe read"},
+    {"policy explain", "OP [HOST] PORT | OP --unix PATH [--uid U] [--bind HOST] [--bind-port PORT]\n"
+     "      [--datagram]",
+     1, 3, "unix=,uid=,bind=,bind-port=,datagram", cmd_policy_explain,
+     "ask netd's policy whether OP (connect, listen or send-to) would be allowed,\n"
+     "      without doing it: prints \"allowed\" or \"denied\" with the deciding rule, then\n"
+     "      every address HOST resolves to with its own verdict (and connect's --bind);\n"
+     "      exit 0 if allowed, 1 if denied. --uid asks about another user (root only)",
+     "netctl policy explain connect example.org 443 --uid 1000"},
     {"help", "[COMMAND]", 0, 2, "", netctl_cmd_help, "show commands, or one command's help",
      "netctl help udp send"},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},

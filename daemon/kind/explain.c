@@ -139,8 +139,10 @@ static void answer_path(struct req *r, const char *path, int socktype)
     addrlist_free(&al);
 }
 
-/* send-to's dest, which send-to takes numeric only. */
-static void explain_send_to(struct req *r, const json_t *inner)
+/* send-to's dest: an address object. send-to takes a numeric host only (a
+ * name goes through an address handle, whose addresses are its own); a name
+ * here is resolved and every address judged, as for connect. */
+static void explain_send_to(struct worker *w, struct req *r, const json_t *inner)
 {
     json_t *d = json_object_get(inner, "dest");
     if (!json_is_object(d)) {
@@ -158,11 +160,14 @@ static void explain_send_to(struct req *r, const json_t *inner)
     char service[64];
     struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_DGRAM};
     struct addrinfo *res = NULL;
-    if (!host || port_string(json_object_get(d, "port"), service, sizeof service) < 0 ||
-        getaddrinfo(host, service, &hints, &res) != 0) {
+    if (!host || port_string(json_object_get(d, "port"), service, sizeof service) < 0) {
         req_fail(r, NETD_E_PARAMS, NULL,
-                 "params.dest must be {\"host\": numeric address, \"port\": port} or {\"path\": "
-                 "unix path}, as send-to takes it");
+                 "params.dest must be {\"host\": address, \"port\": port} or {\"path\": unix "
+                 "path}");
+        return;
+    }
+    if (getaddrinfo(host, service, &hints, &res) != 0) {
+        resolve_then_answer(w, r, host, service, SOCK_DGRAM, 0);
         return;
     }
     struct addrlist al = {0};
@@ -181,7 +186,7 @@ void policy_explain(struct worker *w, struct req *r, const json_t *inner)
 {
     enum policy_op op = (enum policy_op)r->u.explain.op;
     if (op == POLICY_SEND_TO) {
-        explain_send_to(r, inner);
+        explain_send_to(w, r, inner);
         return;
     }
     const char *type = json_string_value(json_object_get(inner, "type"));
