@@ -296,11 +296,12 @@ enum policy_verdict { POLICY_DEFAULT, POLICY_ALLOW, POLICY_DENY };
 /** What the running policy says about @q; *@rule := the deciding rule's name or "default". */
 enum policy_verdict policy_check(const struct policy_query *q, const char **rule);
 /**
- * The handle limit of @c: the max-handles of the first rule (file order)
- * that selects @c and sets one, else @dflt. *@rule (may be NULL) := that
- * rule's name, or NULL when @dflt applies.
+ * The handle limit of @uid: the max-handles of the first rule (file order)
+ * that selects @uid (by uid, or a rule for everyone) and sets one, else
+ * @dflt. Handles are counted per uid, so caps do not select by group.
+ * *@rule (may be NULL) := that rule's name, or NULL when @dflt applies.
  */
-size_t policy_max_handles(const struct policy_caller *c, size_t dflt, const char **rule);
+size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule);
 const char *policy_op_name(enum policy_op op);
 /** The operation named @s ("connect", "send-to", "listen", "bind"), or -1. */
 int policy_op_parse(const char *s);

@@ -291,12 +291,13 @@ enum policy_verdict policy_check(const struct policy_query *q, const char **rule
     return policy_check_in(running, q, rule);
 }
 
-size_t policy_max_handles(const struct policy_caller *c, size_t dflt, const char **rule)
+size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule)
 {
     const struct policy *p = running;
+    struct policy_caller c = {.uid = uid, .gid = (gid_t)-1};
     for (size_t i = 0; p && i < p->n; i++) {
         const struct policy_rule *r = &p->rules[i];
-        if (r->max_handles && caller_matches(r, c)) {
+        if (r->max_handles && caller_matches(r, &c)) {
             if (rule)
                 *rule = r->name;
             return r->max_handles;

@@ -393,6 +393,14 @@ int policy_finish(struct policy *p, int *line, char *why, size_t n)
 {
     for (size_t i = 0; i < p->n; i++) {
         const struct policy_rule *r = &p->rules[i];
+        if (r->max_handles && r->ngids) {
+            *line = r->line;
+            snprintf(why, n,
+                     "rule '%s': max-handles counts per uid, so it selects users by uid, not by "
+                     "group",
+                     r->name);
+            return -1;
+        }
         if (!r->has_action && r->max_handles == 0) {
             *line = r->line;
             snprintf(why, n, "rule '%s' has no action (allow or deny)", r->name);

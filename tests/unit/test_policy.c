@@ -225,6 +225,7 @@ static void test_mistakes_refused(void **state)
         {{"[rule a b]", NULL}, "[rule NAME]"},
         {{"[rule a]", "action = allow", "[rule a]", NULL}, "given twice"},
         {{"[policy]", "default = maybe", NULL}, "allow or deny"},
+        {{"[rule a]", "group = 0", "max-handles = 3", NULL}, "not by group"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char why[256] = "";
@@ -244,9 +245,9 @@ static void test_caps(void **state)
     assert_non_null(p);
     struct policy *old = policy_swap(p);
     const char *rule;
-    assert_int_equal(policy_max_handles(&alice, 4096, &rule), 3);
+    assert_int_equal(policy_max_handles(alice.uid, 4096, &rule), 3);
     assert_string_equal(rule, "few");
-    assert_int_equal(policy_max_handles(&bob, 4096, &rule), 4096);
+    assert_int_equal(policy_max_handles(bob.uid, 4096, &rule), 4096);
     assert_null(rule);
     /* a rule with only a cap takes no part in deciding addresses */
     assert_string_equal(ask(p, &alice, POLICY_CONNECT, inet("192.0.2.1", 1)), "deny:fewer");
