@@ -211,7 +211,10 @@ static const struct {
     {"tls-cert", "FILE", "terminate TLS with this certificate chain (PEM), a path netd opens"},
     {"tls-key", "FILE", "the private key (PEM) of --tls-cert, a path netd opens"},
     {"no-legend", NULL, "tab-separated, without the header line, even on a terminal"},
+    {"uid", "U", "ask about user U (a uid or a name) instead of yourself: root only"},
 };
+
+static const char *const policy_ops[] = {"connect", "listen", "send-to", NULL};
 
 /* Commands whose argument is one of a fixed set of words, which `help` lists. */
 static const struct {
@@ -220,6 +223,7 @@ static const struct {
 } arg_choices[] = {
     {"setsockopt", netd_sockopt_names},
     {"getsockopt", netd_sockopt_names},
+    {"policy explain", policy_ops},
 };
 /* clang-format on */
 
