@@ -322,7 +322,9 @@ void policy_print(FILE *f, const struct policy *p)
     fprintf(f, "\n[policy]\ndefault = %s\n", p && p->default_deny ? "deny" : "allow");
     for (size_t i = 0; p && i < p->n; i++) {
         const struct policy_rule *r = &p->rules[i];
-        fprintf(f, "\n[rule %s]\naction = %s\n", r->name, r->allow ? "allow" : "deny");
+        fprintf(f, "\n[rule %s]\n", r->name);
+        if (r->has_action)
+            fprintf(f, "action = %s\n", r->allow ? "allow" : "deny");
         if (r->nuids) {
             fprintf(f, "uid =");
             for (size_t k = 0; k < r->nuids; k++)
@@ -335,11 +337,13 @@ void policy_print(FILE *f, const struct policy *p)
                 fprintf(f, " %u", (unsigned)r->gids[k]);
             fprintf(f, "\n");
         }
-        fprintf(f, "ops =");
-        for (int k = 0; k < POLICY__OPS; k++)
-            if (r->ops & (1u << k))
-                fprintf(f, " %s", op_names[k]);
-        fprintf(f, "\n");
+        if (r->has_action) {
+            fprintf(f, "ops =");
+            for (int k = 0; k < POLICY__OPS; k++)
+                if (r->ops & (1u << k))
+                    fprintf(f, " %s", op_names[k]);
+            fprintf(f, "\n");
+        }
         if (r->nnets) {
             fprintf(f, "addresses =");
             for (size_t k = 0; k < r->nnets; k++)

@@ -106,6 +106,18 @@ def test_check_config():
                  "drain-timeout = 0.5", "max-read = 4096"):
         check(line + "\n" in r.stdout, f"--check-config does not print {line!r}:\n{r.stdout}")
     os.unlink(good)
+    # The policy's sections are printed as netd read them: names as numbers,
+    # paths normalized, a cap-only rule without an action.
+    rules = conf("[rule a]\nuid = root\naction = deny\naddresses = 10.0.0.0/8\n"
+                 "paths = /run//x/../y/\n[rule b]\nuid = 0\nmax-handles = 9\n"
+                 "[policy]\ndefault = deny\n")
+    r = subprocess.run([NETD, "--check-config", rules], capture_output=True, text=True)
+    equal(r.returncode, 0, f"--check-config of rules ({r.stderr})")
+    check("[policy]\ndefault = deny\n" in r.stdout and
+          "[rule a]\naction = deny\nuid = 0\nops = connect send-to listen bind\n"
+          "addresses = 10.0.0.0/8\npaths = /run/y/\n" in r.stdout and
+          "[rule b]\nuid = 0\nmax-handles = 9\n" in r.stdout, r.stdout)
+    os.unlink(rules)
     broken = [
         ("[netd]\nworkers = 2\nthis is not a setting\n", 3, "not 'key = value'"),
         ("[netd]\nmax-handels = 3\n", 2, "unknown key 'max-handels'"),
