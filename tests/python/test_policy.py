@@ -245,6 +245,9 @@ max-handles = 2
         h2 = u2.ok("connect", {"host": "three.netd-test", "port": port, "keep": False})["handle"]
         equal(u2.ok("peername", {"handle": h2})["host"], "127.0.0.3", "U2's connect")
         u2.ok("close", {"handle": h2})
+        deadline = time.monotonic() + 10
+        while a3.accepted != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the peer's accept thread may not have run yet
         check(a3.accepted == 1, f"127.0.0.3 saw {a3.accepted} connections, wanted U2's one")
         print("ok: connect passes over denied addresses; all denied is -32005 with data.rule")
 
