@@ -302,6 +302,8 @@ enum policy_verdict policy_check(const struct policy_query *q, const char **rule
  * *@rule (may be NULL) := that rule's name, or NULL when @dflt applies.
  */
 size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule);
+/** As policy_max_handles(), for the memory budget (max-memory, in place of --max-memory). */
+size_t policy_max_memory(uid_t uid, size_t dflt, const char **rule);
 const char *policy_op_name(enum policy_op op);
 /** The operation named @s ("connect", "send-to", "listen", "bind"), or -1. */
 int policy_op_parse(const char *s);

@@ -291,21 +291,33 @@ enum policy_verdict policy_check(const struct policy_query *q, const char **rule
     return policy_check_in(running, q, rule);
 }
 
-size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule)
+/* The first rule (file order) selecting @uid whose cap at @off is set. */
+static const struct policy_rule *cap_rule(uid_t uid, size_t off)
 {
     const struct policy *p = running;
     struct policy_caller c = {.uid = uid, .gid = (gid_t)-1};
     for (size_t i = 0; p && i < p->n; i++) {
         const struct policy_rule *r = &p->rules[i];
-        if (r->max_handles && caller_matches(r, &c)) {
-            if (rule)
-                *rule = r->name;
-            return r->max_handles;
-        }
+        if (*(const size_t *)((const char *)r + off) && caller_matches(r, &c))
+            return r;
     }
+    return NULL;
+}
+
+size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule)
+{
+    const struct policy_rule *r = cap_rule(uid, offsetof(struct policy_rule, max_handles));
     if (rule)
-        *rule = NULL;
-    return dflt;
+        *rule = r ? r->name : NULL;
+    return r ? r->max_handles : dflt;
+}
+
+size_t policy_max_memory(uid_t uid, size_t dflt, const char **rule)
+{
+    const struct policy_rule *r = cap_rule(uid, offsetof(struct policy_rule, max_memory));
+    if (rule)
+        *rule = r ? r->name : NULL;
+    return r ? r->max_memory : dflt;
 }
 
 /* ---- printing (--check-config) ---- */
@@ -371,5 +383,7 @@ void policy_print(FILE *f, const struct policy *p)
         }
         if (r->max_handles)
             fprintf(f, "max-handles = %zu\n", r->max_handles);
+        if (r->max_memory)
+            fprintf(f, "max-memory = %zu\n", r->max_memory);
     }
 }

@@ -42,6 +42,7 @@ struct policy_rule {
     struct policy_prefix *abstract;
     size_t nabstract;
     size_t max_handles; /* 0: not set */
+    size_t max_memory;  /* bytes; 0: not set */
 };
 
 struct policy {

@@ -6,6 +6,9 @@
  * then thrown away, so a file that does not parse never half-replaces the
  * running policy.
  *
+ * Caps (max-handles, max-memory) count per uid, so a rule with one
+ * selects callers by uid only; a rule may set only caps, without action.
+ *
  * Values that are lists (uid, group, ops, addresses, ports, paths,
  * abstract) take their items separated by commas or blanks, and a key given
  * again adds to its list. User and group names are looked up when the file
@@ -370,6 +373,15 @@ int policy_key(struct policy *p, const char *key, const char *value, char *why, 
         r->has_action = true;
         return 0;
     }
+    if (strcmp(key, "max-memory") == 0) {
+        unsigned long v;
+        if (parse_number(value, 1UL << 50, &v) < 0 || v == 0) {
+            snprintf(why, n, "max-memory is a whole number of bytes, at least 1");
+            return -1;
+        }
+        r->max_memory = v;
+        return 0;
+    }
     if (strcmp(key, "max-handles") == 0) {
         unsigned long v;
         if (parse_number(value, 1UL << 30, &v) < 0 || v == 0) {
@@ -384,7 +396,7 @@ int policy_key(struct policy *p, const char *key, const char *value, char *why, 
             return add_list(r, (enum list_key)k, value, why, n);
     snprintf(why, n,
              "unknown key '%s' in [rule %s] (it has: action, uid, group, ops, addresses, ports, "
-             "paths, abstract, max-handles)",
+             "paths, abstract, max-handles, max-memory)",
              key, r->name);
     return -1;
 }
@@ -393,15 +405,16 @@ int policy_finish(struct policy *p, int *line, char *why, size_t n)
 {
     for (size_t i = 0; i < p->n; i++) {
         const struct policy_rule *r = &p->rules[i];
-        if (r->max_handles && r->ngids) {
+        bool cap = r->max_handles || r->max_memory;
+        if (cap && r->ngids) {
             *line = r->line;
             snprintf(why, n,
-                     "rule '%s': max-handles counts per uid, so it selects users by uid, not by "
-                     "group",
+                     "rule '%s': max-handles and max-memory count per uid, so the rule selects "
+                     "users by uid, not by group",
                      r->name);
             return -1;
         }
-        if (!r->has_action && r->max_handles == 0) {
+        if (!r->has_action && !cap) {
             *line = r->line;
             snprintf(why, n, "rule '%s' has no action (allow or deny)", r->name);
             return -1;

@@ -211,6 +211,7 @@ abstract = @granted-
 [rule cap]
 uid = {U2}
 max-handles = 2
+max-memory = 1048576
 """
     config(conf, first)
     sock = unique("policy")
@@ -318,7 +319,25 @@ max-handles = 2
         e = a.get("error", {})
         equal((e.get("code"), (e.get("data") or {}).get("rule")), (-32006, "cap"),
               "the third handle of U2")
-        print("ok: a rule's max-handles caps its uid")
+        # ... and its max-memory: a read "all" of 3 MiB needs more than its 1 MiB.
+        src = socket.socket()
+        src.bind(("127.0.0.1", 0))
+        src.listen(1)
+
+        def send_and_close():
+            c, _ = src.accept()
+            c.sendall(b"x" * (3 << 20))
+            c.close()
+        threading.Thread(target=send_and_close, daemon=True).start()
+        u2.ok("close", {"handle": u2.ok("handles", {})["handles"][0]["handle"]})
+        big = u2.ok("connect", {"host": "127.0.0.1", "port": src.getsockname()[1]})["handle"]
+        time.sleep(0.3)
+        a = u2.ask("read", {"handle": big, "nbytes": "all", "timeout": 10})
+        e = a.get("error", {})
+        equal((e.get("data") or {}).get("limit"), "max_memory", f"read all past the cap: {a}")
+        check("max-memory of rule 'cap'" in e.get("message", ""), e.get("message"))
+        src.close()
+        print("ok: a rule's max-handles and max-memory cap its uid")
 
         # Reload: the rules change for later requests; the open connection stays.
         config(conf, first.replace("addresses = 127.0.0.3/32", "addresses = 127.0.0.2/32")

@@ -238,6 +238,7 @@ static void test_mistakes_refused(void **state)
 static void test_caps(void **state)
 {
     static const char *const lines[] = {"[rule few]",      "uid = 1001", "max-handles = 3",
+                                        "[rule small]",    "uid = 1002", "max-memory = 65536",
                                         "[rule fewer]",    "uid = 1001", "action = deny",
                                         "max-handles = 1", NULL};
     char why[256] = "";
@@ -248,6 +249,10 @@ static void test_caps(void **state)
     assert_int_equal(policy_max_handles(alice.uid, 4096, &rule), 3);
     assert_string_equal(rule, "few");
     assert_int_equal(policy_max_handles(bob.uid, 4096, &rule), 4096);
+    assert_null(rule);
+    assert_int_equal(policy_max_memory(bob.uid, 1 << 26, &rule), 65536);
+    assert_string_equal(rule, "small");
+    assert_int_equal(policy_max_memory(alice.uid, 1 << 26, &rule), 1 << 26);
     assert_null(rule);
     /* a rule with only a cap takes no part in deciding addresses */
     assert_string_equal(ask(p, &alice, POLICY_CONNECT, inet("192.0.2.1", 1)), "deny:fewer");
