@@ -28,24 +28,12 @@
 #define RULE_NAME_MAX 64
 #define LIST_MAX 256 /* items of one list in one rule */
 
-static int read_unpriv_port(void)
-{
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
-    int v = 1024;
-    if (f) {
-        if (fscanf(f, "%d", &v) != 1 || v < 0 || v > 65536)
-            v = 1024;
-        fclose(f);
-    }
-    return v;
-}
-
 struct policy *policy_new(void)
 {
     struct policy *p = calloc(1, sizeof *p);
     if (p) {
         p->cur = -1;
-        p->unpriv_port = read_unpriv_port();
+        p->unpriv_port = netd_unprivileged_port_start(); /* creds.c reads the system's */
     }
     return p;
 }
