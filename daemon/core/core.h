@@ -266,7 +266,9 @@ void creds_reload(void);
  *                  path only when it names them, so ALLOW for one of those
  *                  means the operator wrote the grant out: netd's trust
  *                  checks for non-root callers (abstract names, privileged
- *                  ports, paths the caller cannot use) give way to it;
+ *                  ports, paths the caller cannot use) are to give way to
+ *                  it (NOT WIRED YET: kind/unixsock.c's unix_addr_check and
+ *                  port_bind_check refuse regardless);
  *   POLICY_DEFAULT no rule matched and the default is allow: netd does what
  *                  it does without a policy (the trust checks apply).
  * The rule name is good until the calling worker's callback returns (a

@@ -6,9 +6,10 @@
  * cannot differ.
  *
  * The trust checks for callers other than root (abstract names, privileged
- * ports, netd's own sockets, paths the caller cannot use) belong in
- * access_allowed() too: they apply when the policy answers POLICY_DEFAULT
- * and give way when it answers POLICY_ALLOW.
+ * ports, netd's own sockets, paths the caller cannot use) live in
+ * unixsock.c and run in method/ before these; they do not yet ask the
+ * policy, so a grant (POLICY_ALLOW) does not lift them. They should apply
+ * when the policy answers POLICY_DEFAULT and give way on POLICY_ALLOW.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
