@@ -351,4 +351,6 @@ int netctl_copy_attached(struct netctl *n, int fd, bool from_stdin);
 int cmd_attach(struct netctl *n, const struct args *a);
 int cmd_proxy(struct netctl *n, const struct args *a);
 
+int cmd_policy_explain(struct netctl *n, const struct args *a);
+
 #endif

@@ -193,6 +193,13 @@ static const char *hint(const struct netctl *n, enum netd_err kind, const json_t
     case NETD_E_ABORTED:
         return "the call was cut short: the handle was closed or cancelled, or netd is stopping";
     case NETD_E_DENIED:
+        /* A policy denial names its rule; the operator's file says what it allows. */
+        if (json_is_string(json_object_get(data, "rule"))) {
+            snprintf(buf, len,
+                     "netd's policy refuses it; `netctl policy explain` shows why, "
+                     "netd.conf's [rule] sections say what is allowed");
+            return buf;
+        }
         return "netd does not serve this user; see its allow options";
     case NETD_E_LIMIT:
         return "close handles you no longer need (`netctl ls`) or raise netd's limit";

@@ -168,6 +168,14 @@ const struct command netctl_commands[] = {
      "one method of this netd: its parameters with their types and whether they\n"
      "      are required, its result and its errors (from rpc.discover)",
      "netctl describe read"},
+    {"policy explain", "OP [HOST] PORT | OP --unix PATH [--uid U] [--bind HOST] [--bind-port PORT]\n"
+     "      [--datagram]",
+     1, 3, "unix=,uid=,bind=,bind-port=,datagram", cmd_policy_explain,
+     "ask netd's policy whether OP (connect, listen or send-to) would be allowed,\n"
+     "      without doing it: prints \"allowed\" or \"denied\" with the deciding rule, then\n"
+     "      every address HOST resolves to with its own verdict (and connect's --bind);\n"
+     "      exit 0 if allowed, 1 if denied. --uid asks about another user (root only)",
+     "netctl policy explain connect example.org 443 --uid 1000"},
     {"help", "[COMMAND]", 0, 2, "", netctl_cmd_help, "show commands, or one command's help",
      "netctl help udp send"},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, NULL},
@@ -203,7 +211,10 @@ static const struct {
     {"tls-cert", "FILE", "terminate TLS with this certificate chain (PEM), a path netd opens"},
     {"tls-key", "FILE", "the private key (PEM) of --tls-cert, a path netd opens"},
     {"no-legend", NULL, "tab-separated, without the header line, even on a terminal"},
+    {"uid", "U", "ask about user U (a uid or a name) instead of yourself: root only"},
 };
+
+static const char *const policy_ops[] = {"connect", "listen", "send-to", NULL};
 
 /* Commands whose argument is one of a fixed set of words, which `help` lists. */
 static const struct {
@@ -212,6 +223,7 @@ static const struct {
 } arg_choices[] = {
     {"setsockopt", netd_sockopt_names},
     {"getsockopt", netd_sockopt_names},
+    {"policy explain", policy_ops},
 };
 /* clang-format on */
 

@@ -1,6 +1,6 @@
 # bash completion for netctl(1)                            -*- shell-script -*-
 #
-# Completes global options, commands (and the words of the `udp` group),
+# Completes global options, commands (and the words of the `udp` and `policy` groups),
 # each command's options, the fixed words some arguments take (shutdown
 # modes, wait states, socket options, method names), and handle names,
 # which come live from the running netd: `netctl --json ls`, asked on the
@@ -14,8 +14,9 @@
 _netctl_globals="--socket --json --json=pretty --json=short --timeout --no-legend --version --help -h"
 _netctl_commands="call ping resolve connect listen accept accept-loop udp read chunk cat write
     flush shutdown close cancel pending localname peername status wait setsockopt getsockopt
-    keep ls stats addrs pair assign release attach nc proxy starttls methods describe help"
+    keep ls stats addrs pair assign release attach nc proxy starttls policy methods describe help"
 _netctl_udp="listen connect send recv"
+_netctl_policy="explain"
 _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger so-rcvbuf
     so-sndbuf so-rcvlowat so-sndlowat so-dontroute so-debug so-oobinline so-timestamp so-type
     so-error so-acceptconn tcp-nodelay tcp-cork tcp-keepidle tcp-keepintvl tcp-keepcnt ip-ttl
@@ -25,7 +26,7 @@ _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger 
 _netctl_methods="ping rpc.discover address address-unpack connect listen accept read chunk
     write pending flush shutdown close cancel localname peername status wait keep handles
     stats accept-loop server recv-from send-to setsockopt getsockopt pair local-addresses
-    release assign starttls tls-config disconnect attach splice"
+    release assign starttls tls-config disconnect attach splice policy-explain"
 
 # The options of one command (its name with a space for a group command).
 _netctl_options() {
@@ -45,6 +46,7 @@ _netctl_options() {
     nc) echo "--unix $tls" ;;
     proxy) echo "--tls-cert --tls-key $tls" ;;
     starttls) echo "--server --cert --key --cafile --servername --insecure --alpn --timeout" ;;
+    "policy explain") echo "--unix --uid --bind --bind-port --datagram" ;;
     esac
     echo "--help"
 }
@@ -153,12 +155,13 @@ _netctl_complete() {
 
     local cmd=${words[i]}
     ((i++))
-    if [[ $cmd == udp ]]; then
+    if [[ $cmd == udp || $cmd == policy ]]; then
         if ((i >= cword)); then
-            _netctl_reply -W "$_netctl_udp" -- "$cur"
+            local group=_netctl_$cmd
+            _netctl_reply -W "${!group}" -- "$cur"
             return
         fi
-        cmd="udp ${words[i]}"
+        cmd="$cmd ${words[i]}"
         ((i++))
     fi
 
@@ -172,7 +175,7 @@ _netctl_complete() {
         _netctl_handles "${netctl[@]}"
         return
         ;;
-    --bind | --bind-port | --servername | --alpn | --backlog | --timeout | --max | --fd)
+    --bind | --bind-port | --servername | --alpn | --backlog | --timeout | --max | --fd | --uid)
         return
         ;;
     esac
@@ -191,7 +194,7 @@ _netctl_complete() {
         elif [[ $w == --* ]]; then
             case $w in
             --unix | --cafile | --cert | --key | --to | --bind | --bind-port | --servername | \
-                --alpn | --backlog | --timeout | --max | --fd) ((i++)) ;;
+                --alpn | --backlog | --timeout | --max | --fd | --uid) ((i++)) ;;
             esac
         else
             args+=("$w")
@@ -222,7 +225,9 @@ _netctl_complete() {
     case $cmd/$n in
     call/0 | describe/0) choices=$_netctl_methods ;;
     help/0) choices=$_netctl_commands ;;
-    help/1) [[ ${args[0]} == udp ]] && choices=$_netctl_udp ;;
+    help/1) [[ ${args[0]} == udp ]] && choices=$_netctl_udp
+        [[ ${args[0]} == policy ]] && choices=$_netctl_policy ;;
+    "policy explain/0") choices="connect listen send-to" ;;
     shutdown/1) choices="r w rw" ;;
     wait/1) choices="resolved connected readable writable drained error" ;;
     setsockopt/1 | getsockopt/1) choices=$_netctl_sockopts ;;

@@ -121,9 +121,13 @@ static void notify_start(struct ev_loop *loop)
 
 /* ---- reload ---- */
 
+/* Settings and rules change in the same parking, so no request sees the
+ * new settings with the old rules or the other way round. */
 static void apply(void *arg)
 {
-    options_apply(arg);
+    struct options *next = arg;
+    options_apply(&next->cfg);
+    next->policy = policy_swap(next->policy); /* the old set, freed below */
 }
 
 static void reload(struct ev_loop *loop)
@@ -140,8 +144,11 @@ static void reload(struct ev_loop *loop)
         sdn_sendf("READY=1\nSTATUS=reload refused: %s", err);
     } else {
         /* Workers are parked while the settings change: none sees half of them. */
-        workers_quiesce(apply, &next.cfg);
-        netd_log(LOG_INFO, "reloaded %s", next.config_file[0] ? next.config_file : "(no file)");
+        size_t rules = policy_rule_count(next.policy);
+        workers_quiesce(apply, &next);
+        netd_log(LOG_INFO, "reloaded %s (%zu policy rule%s)",
+                 next.config_file[0] ? next.config_file : "(no file)", rules,
+                 rules == 1 ? "" : "s");
         sdn_send("READY=1", NULL, 0);
         send_status("serving");
     }
@@ -194,10 +201,12 @@ static int start(int argc, char **argv)
     if (o.check_only) {
         printf("# %s: good\n", o.config_file[0] ? o.config_file : "no configuration file");
         options_print(stdout, &o.cfg);
+        policy_print(stdout, o.policy);
         options_free(&o);
         return 0;
     }
     netd_cfg = o.cfg; /* netd_cfg owns the socket names from here on */
+    policy_free(policy_swap(o.policy));
     return -1;
 }
 
@@ -273,7 +282,7 @@ int main(int argc, char **argv)
     method_fini();
     restart_fini();
     sdn_fini();
-    struct options o = {.cfg = netd_cfg};
+    struct options o = {.cfg = netd_cfg, .policy = policy_swap(NULL)};
     options_free(&o);
     if (leaks) {
         netd_log(LOG_ERR, "stopped, leaving %zu things behind (see the lines above)", leaks);

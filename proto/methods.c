@@ -130,6 +130,10 @@ static const struct netd_param p_attach[] = {P_HANDLE(REQ), P_ENUM("mode", attac
 static const struct netd_param p_splice[] = {
     {.name = "a", .type = NETD_P_HANDLE, .flags = REQ}, {.name = "b", .type = NETD_P_HANDLE, .flags = REQ},
     P_BOOL("wait"), P_END};
+static const char *const explained[] = {"connect", "listen", "server", "send-to", NULL};
+static const struct netd_param p_policy_explain[] = {
+    {.name = "uid", .type = NETD_P_INT, .min = 0, .max = 4294967294LL},
+    P_ENUM("method", explained, REQ), {.name = "params", .type = NETD_P_ANY}, P_END};
 
 #define M(id, name, params, summary) [id] = {name, id, params, summary}
 
@@ -183,6 +187,8 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
       "Relay a stream to the caller without JSON: the control connection itself, or a socket pair."),
     M(NETD_M_SPLICE, "splice", p_splice,
       "Relay two streams into each other, both ways, until both directions end."),
+    M(NETD_M_POLICY_EXPLAIN, "policy-explain", p_policy_explain,
+      "Say whether the policy allows a call, and which rule decides, without making it."),
 };
 /* clang-format on */
 
@@ -455,6 +461,18 @@ static enum netd_err check_present(const struct netd_method *m, const json_t *pa
             return NETD_E_PARAMS;
     }
     return NETD_OK;
+}
+
+enum netd_err netd_params_check_present(const struct netd_method *m, const json_t *params,
+                                        char *why, size_t whylen)
+{
+    if (whylen > 0)
+        why[0] = '\0';
+    if (params && !json_is_object(params)) {
+        snprintf(why, whylen, "params must be an object of named parameters");
+        return NETD_E_PARAMS;
+    }
+    return params ? check_present(m, params, why, whylen) : NETD_OK;
 }
 
 enum netd_err netd_params_check(const struct netd_method *m, const json_t *params, char *why,

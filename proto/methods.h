@@ -48,6 +48,7 @@ enum netd_method_id {
     NETD_M_DISCONNECT,
     NETD_M_ATTACH,
     NETD_M_SPLICE,
+    NETD_M_POLICY_EXPLAIN,
     NETD_M__COUNT
 };
 
@@ -112,6 +113,14 @@ const struct netd_method *netd_method_findn(const char *name, size_t len);
  */
 enum netd_err netd_params_check(const struct netd_method *m, const json_t *params, char *why,
                                 size_t whylen);
+
+/**
+ * As netd_params_check() for the members @params has, without asking for
+ * the required ones: policy-explain's inner params, which describe a call
+ * that is not made (a send-to without its handle and data).
+ */
+enum netd_err netd_params_check_present(const struct netd_method *m, const json_t *params,
+                                        char *why, size_t whylen);
 
 /** The parameter spec of @m named @name, or NULL. */
 const struct netd_param *netd_param_find(const struct netd_method *m, const char *name);

@@ -82,12 +82,13 @@ static void mem_caps(uid_t uid, enum mem_level level, uint64_t *per_uid, uint64_
     uint64_t m = netd_cfg.max_memory;
     uint64_t t = netd_cfg.max_memory_total ? netd_cfg.max_memory_total : UINT64_MAX / 2;
     uint64_t reserve = uid == 0 ? 0 : m; /* root's own share of the total */
-    *per_uid = m;
+    /* A policy rule's max-memory replaces --max-memory for its uids. */
+    *per_uid = policy_max_memory(uid, netd_cfg.max_memory, NULL);
     *all = t > reserve ? t - reserve : 0;
     if (level == MEM_DRAIN) {
         /* Calls that drain or free memory may go a little further, so a
          * client at its budget can still read and close. */
-        *per_uid += m / 8;
+        *per_uid += *per_uid / 8;
         *all += m / 8;
     }
 }

@@ -1,5 +1,6 @@
 /*
- * core.h - the bottom layer of netd: configuration, logging, byte buffers,
+ * core.h - the bottom layer of netd: configuration, the policy (which
+ * callers may connect, send, listen and bind where), logging, byte buffers,
  * id maps, worker threads with their loops and message queues, statistics,
  * name resolution and socket addresses.
  *
@@ -78,6 +79,7 @@ struct options {
     struct netd_config cfg;
     char config_file[4096]; /* the file read, "" if none */
     bool check_only;        /* --check-config */
+    struct policy *policy;  /* the file's [policy] and [rule NAME] sections (never NULL after 0) */
 };
 
 /**
@@ -88,7 +90,7 @@ struct options {
  * @out on failure: call options_free() either way.
  */
 int options_load(int argc, char **argv, struct options *out, char *err, size_t errlen);
-/** Frees the strings of @o's settings. */
+/** Frees the strings of @o's settings and its policy (unless taken: set o->policy NULL). */
 void options_free(struct options *o);
 /**
  * Makes @next the running configuration, to be called while every worker is
@@ -244,6 +246,92 @@ int netd_unprivileged_port_start(void);
 /** Reads the figures netd takes from the system again (the unprivileged port start);
  * for a configuration reload. */
 void creds_reload(void);
+
+/* ---- policy (policy.c, policy_parse.c) ----
+ *
+ * Which callers may connect, send, listen and bind where: the [policy] and
+ * [rule NAME] sections of the configuration file. Rules are tried in file
+ * order and the first that matches decides (first match); when none does,
+ * the policy's default decides and the rule is called "default".
+ *
+ * THE QUERY API, for every layer above (kind/ asks at connect, per address
+ * tried; at send-to; at listen and bind; method/ for policy-explain; the
+ * trust checks for their grants): fill a struct policy_query and call
+ * policy_check(). The verdicts:
+ *   POLICY_DENY    a deny rule matched, or [policy] default = deny: refuse
+ *                  with -32005 denied, error.data.rule = the rule's name;
+ *   POLICY_ALLOW   an allow rule matched: a grant. An allow rule matches a
+ *                  privileged port (listen/bind below the system's
+ *                  ip_unprivileged_port_start), an abstract name or a unix
+ *                  path only when it names them, so ALLOW for one of those
+ *                  means the operator wrote the grant out: netd's trust
+ *                  checks for non-root callers (abstract names, privileged
+ *                  ports, paths the caller cannot use) are to give way to
+ *                  it (NOT WIRED YET: kind/unixsock.c's unix_addr_check and
+ *                  port_bind_check refuse regardless);
+ *   POLICY_DEFAULT no rule matched and the default is allow: netd does what
+ *                  it does without a policy (the trust checks apply).
+ * The rule name is good until the calling worker's callback returns (a
+ * reload swaps the set only while every worker is parked); copy it to keep
+ * it longer. Workers call without a lock: the running set never changes
+ * under them. */
+
+enum policy_op { POLICY_CONNECT, POLICY_SEND_TO, POLICY_LISTEN, POLICY_BIND, POLICY__OPS };
+
+/** Who asks: uid, primary gid and supplementary groups (SO_PEERCRED/SO_PEERGROUPS). */
+struct policy_caller {
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int ngroups;
+};
+
+struct policy_query {
+    const struct policy_caller *caller;
+    enum policy_op op;
+    const struct sockaddr *addr; /* the destination (connect, send-to) or local address */
+    socklen_t addrlen;
+};
+
+enum policy_verdict { POLICY_DEFAULT, POLICY_ALLOW, POLICY_DENY };
+
+/** What the running policy says about @q; *@rule := the deciding rule's name or "default". */
+enum policy_verdict policy_check(const struct policy_query *q, const char **rule);
+/**
+ * The handle limit of @uid: the max-handles of the first rule (file order)
+ * that selects @uid (by uid, or a rule for everyone) and sets one, else
+ * @dflt. Handles are counted per uid, so caps do not select by group.
+ * *@rule (may be NULL) := that rule's name, or NULL when @dflt applies.
+ */
+size_t policy_max_handles(uid_t uid, size_t dflt, const char **rule);
+/** As policy_max_handles(), for the memory budget (max-memory, in place of --max-memory). */
+size_t policy_max_memory(uid_t uid, size_t dflt, const char **rule);
+const char *policy_op_name(enum policy_op op);
+/** The operation named @s ("connect", "send-to", "listen", "bind"), or -1. */
+int policy_op_parse(const char *s);
+
+struct policy;
+/** An empty rule set (default allow), for the file's sections; NULL on OOM. */
+struct policy *policy_new(void);
+void policy_free(struct policy *p);
+/** The file enters section @section ("policy", "rule NAME") on @line. 0, or -1 with why. */
+int policy_section(struct policy *p, const char *section, int line, char *why, size_t n);
+/** @key = @value in the section last entered. 0, or -1 with why. */
+int policy_key(struct policy *p, const char *key, const char *value, char *why, size_t n);
+/** The file has ended: checks every rule is whole. 0, or -1 with the rule's line and why. */
+int policy_finish(struct policy *p, int *line, char *why, size_t n);
+size_t policy_rule_count(const struct policy *p);
+/** Writes @p as the file's sections (for --check-config). */
+void policy_print(FILE *f, const struct policy *p);
+/** The running policy (NULL: none, every answer is the default). */
+const struct policy *policy_current(void);
+/** Makes @next (taken) the running policy and returns the one it replaces. Main thread,
+ * before the workers start or while they are parked (workers_quiesce). */
+struct policy *policy_swap(struct policy *next);
+
+/** The policy's view of identity @id (uid, gid, every group); of @uid/@gid alone when @id is
+ * NULL (netd's own work). Good while @id lives. */
+struct policy_caller policy_caller_of(const struct ident *id, uid_t uid, gid_t gid);
 
 /* ---- logging (log.c) ---- */
 

@@ -6,7 +6,9 @@
  * The file is read with libinih. Settings are built in a fresh struct
  * (defaults, then the file, then the command line, which wins), so a file
  * that does not parse changes nothing: at start netd refuses to run, at a
- * reload the running settings stay.
+ * reload the running settings stay. The [policy] and [rule NAME] sections
+ * go to policy_parse.c, which builds a fresh rule set the same way; a
+ * reload swaps settings and rules together.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -308,8 +310,10 @@ static const struct opt *opt_find(const char *name)
 struct file_ctx {
     FILE *f;
     struct netd_config *cfg;
-    int line;     /* lines read so far: the line the handler is called for */
-    int err_line; /* the first error the reader or handler found (0: none) */
+    struct policy *policy;
+    bool in_policy; /* the section is [policy] or a [rule NAME] */
+    int line;       /* lines read so far: the line the handler is called for */
+    int err_line;   /* the first error the reader or handler found (0: none) */
     char err[512];
 };
 
@@ -324,6 +328,23 @@ static void file_error(struct file_ctx *fc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(fc->err, sizeof fc->err, fmt, ap);
     va_end(ap);
+}
+
+/* A section header begins (@name: what follows '[', as inih reads it up to
+ * ']'). Seen here rather than in file_key so a section without keys is
+ * seen too: a [rule NAME] with nothing in it is a mistake to report. */
+static void file_section(struct file_ctx *fc, const char *name)
+{
+    char sect[128];
+    size_t n = strcspn(name, "]");
+    if (name[n] != ']' || n >= sizeof sect)
+        return; /* inih reports the line */
+    memcpy(sect, name, n);
+    sect[n] = '\0';
+    fc->in_policy = strcmp(sect, "policy") == 0 || strncmp(sect, "rule", 4) == 0;
+    char why[300];
+    if (fc->in_policy && policy_section(fc->policy, sect, fc->line, why, sizeof why) < 0)
+        file_error(fc, "%s", why);
 }
 
 /* inih's reader: counts lines so errors can name theirs, refuses lines
@@ -347,19 +368,28 @@ static char *file_read(char *str, int num, void *stream)
     size_t lead = strspn(str, " \t");
     if (lead)
         memmove(str, str + lead, len - lead + 1);
+    if (str[0] == '[')
+        file_section(fc, str + 1);
     return str;
 }
 
 static int file_key(void *user, const char *section, const char *name, const char *value)
 {
     struct file_ctx *fc = user;
+    if (fc->in_policy) {
+        char why[300];
+        if (policy_key(fc->policy, name, value, why, sizeof why) < 0) {
+            file_error(fc, "%s", why);
+            return 0;
+        }
+        return 1;
+    }
     if (strcmp(section, "netd") != 0) {
         if (!*section)
             file_error(fc, "'%s' is outside a section: netd's settings go under [netd]", name);
-        else if (strcmp(section, "policy") == 0 || strncmp(section, "rule", 4) == 0)
-            file_error(fc, "[%s]: this netd has no policy rules yet", section);
         else
-            file_error(fc, "unknown section [%s] (netd knows [netd])", section);
+            file_error(fc, "unknown section [%s] (netd knows [netd], [policy] and [rule NAME])",
+                       section);
         return 0;
     }
     const struct opt *o = opt_find(name);
@@ -375,10 +405,11 @@ static int file_key(void *user, const char *section, const char *name, const cha
     return 1;
 }
 
-/* Reads @path into @cfg: 0, or -1 with "PATH:LINE: why" in @err. */
-static int file_load(const char *path, struct netd_config *cfg, char *err, size_t n)
+/* Reads @path into @cfg and @policy: 0, or -1 with "PATH:LINE: why" in @err. */
+static int file_load(const char *path, struct netd_config *cfg, struct policy *policy, char *err,
+                     size_t n)
 {
-    struct file_ctx fc = {.cfg = cfg};
+    struct file_ctx fc = {.cfg = cfg, .policy = policy};
     fc.f = fopen(path, "re");
     if (!fc.f) {
         snprintf(err, n, "%s: cannot read: %s", path, strerror(errno));
@@ -386,7 +417,7 @@ static int file_load(const char *path, struct netd_config *cfg, char *err, size_
     }
     int rc = ini_parse_stream(file_read, &fc, file_key, &fc);
     fclose(fc.f);
-    if (rc == 0 && !fc.err_line)
+    if (rc == 0 && !fc.err_line && policy_finish(policy, &fc.err_line, fc.err, sizeof fc.err) == 0)
         return 0;
     if (rc > 0 && (!fc.err_line || rc < fc.err_line))
         snprintf(err, n, "%s:%d: not 'key = value', '[section]' or a comment", path, rc);
@@ -520,7 +551,12 @@ int options_load(int argc, char **argv, struct options *o, char *err, size_t n)
         return rc;
     if (!explicit && access(NETD_CONFIG_FILE, F_OK) == 0)
         snprintf(o->config_file, sizeof o->config_file, "%s", NETD_CONFIG_FILE);
-    if (o->config_file[0] && file_load(o->config_file, &o->cfg, err, n) < 0)
+    o->policy = policy_new();
+    if (!o->policy) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    if (o->config_file[0] && file_load(o->config_file, &o->cfg, o->policy, err, n) < 0)
         return -1;
     if (args_apply(argc, argv, &o->cfg, err, n) < 0)
         return -1;
@@ -535,6 +571,8 @@ void options_free(struct options *o)
     for (int i = 0; i < o->cfg.n_sockets; i++)
         free(o->cfg.sockets[i]);
     o->cfg.n_sockets = 0;
+    policy_free(o->policy);
+    o->policy = NULL;
 }
 
 int options_apply(const struct netd_config *next)

@@ -82,6 +82,14 @@ struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker
 
 void handle_fail_quota(struct req *r)
 {
+    const char *rule;
+    size_t limit = policy_max_handles(r->uid, netd_cfg.max_handles, &rule);
+    if (rule) {
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s,s:s}", "limit", "max_handles", "rule", rule),
+                 "uid %u holds %zu handles already (max-handles of rule '%s'); close some first",
+                 (unsigned)r->uid, limit, rule);
+        return;
+    }
     req_fail_limit(r, "max_handles",
                    "uid %u holds %zu handles already (netd --max-handles); close some first",
                    (unsigned)r->uid, netd_cfg.max_handles);

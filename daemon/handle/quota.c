@@ -38,7 +38,8 @@ bool quota_take(uid_t uid)
     if (!c)
         return false;
     uint64_t n = __atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
-    if (n > netd_cfg.max_handles) {
+    /* A policy rule's max-handles, else --max-handles. */
+    if (n > policy_max_handles(uid, netd_cfg.max_handles, NULL)) {
         __atomic_sub_fetch(c, 1, __ATOMIC_RELAXED);
         return false;
     }

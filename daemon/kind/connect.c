@@ -127,7 +127,11 @@ static void connect_next(struct sock *s, int last_err)
 {
     struct handle *h = &s->h;
     while (s->spec.al_next < s->spec.al.count) {
-        int rc = connect_one(s, s->spec.al_next++);
+        size_t i = s->spec.al_next++;
+        /* A denied address is passed over like an unreachable one. */
+        if (!spec_allows(&s->spec, POLICY_CONNECT, i))
+            continue;
+        int rc = connect_one(s, i);
         if (rc == 1)
             return;
         if (rc == 0) {
@@ -135,6 +139,12 @@ static void connect_next(struct sock *s, int last_err)
             return;
         }
         last_err = -rc;
+    }
+    if (spec_all_denied(&s->spec)) {
+        handle_set_failure(h, NETD_E_DENIED, json_pack("{s:s}", "rule", s->spec.deny_rule), "%s",
+                           s->spec.deny_msg);
+        connect_done(s);
+        return;
     }
     if (last_err == 0)
         last_err = EADDRNOTAVAIL;
@@ -177,7 +187,8 @@ static void connect_timeout(struct req *r)
     handle_close(h, "timeout");
 }
 
-/* bindhost/bindport: numeric only, so binding never waits for DNS. */
+/* bindhost/bindport: numeric only, so binding never waits for DNS. The
+ * policy is asked about the bind address here, before anything is made. */
 int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype)
 {
     const char *bh = param_str(r, "bindhost");
@@ -194,6 +205,8 @@ int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype)
     memcpy(&spec->bind_addr, res->ai_addr, res->ai_addrlen);
     spec->bind_len = res->ai_addrlen;
     freeaddrinfo(res);
+    if (!access_check(r, POLICY_BIND, (struct sockaddr *)&spec->bind_addr, spec->bind_len))
+        return -2;
     return 0;
 }
 

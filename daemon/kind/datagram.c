@@ -208,6 +208,10 @@ void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
                    const struct sockaddr_storage *to, socklen_t tolen)
 {
     struct handle *h = &s->h;
+    if (tolen && !access_check(r, POLICY_SEND_TO, (const struct sockaddr *)to, tolen)) {
+        free(data);
+        return;
+    }
     struct dgram_out *o = calloc(1, sizeof *o);
     o->data = data;
     o->len = len;

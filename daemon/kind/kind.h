@@ -89,6 +89,12 @@ struct sockspec {
     char *unix_name;
     dev_t unix_dev;
     ino_t unix_ino;
+    /* Who the socket is made for, asked about each address tried (access.c). */
+    uid_t uid;
+    struct ident *caller; /* a reference; NULL: netd's own */
+    bool any_allowed;     /* some address tried was allowed */
+    char *deny_rule;      /* the first address denied: the rule and the message */
+    char *deny_msg;
 };
 
 /* Streams and datagram sockets (stream.c, datagram.c). */
@@ -165,6 +171,43 @@ static inline struct address *address_of(struct handle *h)
     return (struct address *)h;
 }
 
+/* ---- access.c: what the policy lets a caller do ---- */
+
+/**
+ * Whether @c may do @op with @sa: the policy (core's policy_check) and,
+ * for callers other than root, netd's own limits. false: *@rule names the
+ * deciding rule ("default" when none did), good while the callback runs.
+ */
+bool access_allowed(const struct policy_caller *c, enum policy_op op, const struct sockaddr *sa,
+                    socklen_t len, const char **rule);
+/** access_allowed() for @r's caller; false: @r answered with `denied` and data.rule. */
+bool access_check(struct req *r, enum policy_op op, const struct sockaddr *sa, socklen_t len);
+/** Answers @r with `denied`, data {rule: @rule}, the message saying who, what and where. */
+void access_fail(struct req *r, enum policy_op op, const struct sockaddr *sa, socklen_t len,
+                 const char *rule);
+/** The denial's message: "policy: uid U may not connect to HOST port P (rule 'R')". */
+void access_message(uid_t uid, enum policy_op op, const struct sockaddr *sa, socklen_t len,
+                    const char *rule, char *out, size_t n);
+/** "10.0.0.1 port 443", "::1 port 80", "/run/x.sock", "@name". */
+void access_where(const struct sockaddr *sa, socklen_t len, char *out, size_t n);
+/** Remembers @r's caller in @sp, for addresses tried after @r has been answered. */
+void spec_set_caller(struct sockspec *sp, const struct req *r);
+/** Whether @sp's caller may do @op with address @i of sp->al; remembers the first denial. */
+bool spec_allows(struct sockspec *sp, enum policy_op op, size_t i);
+/** Whether every address tried was denied (then deny_rule and deny_msg say why). */
+bool spec_all_denied(const struct sockspec *sp);
+void spec_free_caller(struct sockspec *sp);
+
+/* ---- explain.c ---- */
+
+/**
+ * policy-explain of the call r->u.explain.op with @inner (its params,
+ * checked; a part of @r): answers @r with {allowed, rule, addresses, bind?}
+ * for the caller r->u.explain.uid/gid and r->groups, resolving a host name
+ * first.
+ */
+void policy_explain(struct worker *w, struct req *r, const json_t *inner);
+
 /* ---- address.c ---- */
 
 /** `address`: resolves into @a (made by the caller) and answers @r. */
@@ -184,7 +227,8 @@ void address_unpack(struct address *a, struct req *r);
  * without, at once.
  */
 void connect_start(struct sock *s, struct req *r, const char *host, const char *service, bool wait);
-/** Fills @spec's bind address from bindhost/bindport; -1 if they are not numeric. */
+/** Fills @spec's bind address from bindhost/bindport; -1 if they are not numeric, -2 when
+ * the policy denies the bind (@r answered). */
 int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype);
 /** Copies the addresses of address handle @param of @r into @spec (and @r's port). -1: @r
  * answered. */

@@ -215,12 +215,20 @@ static void listen_resolved(struct handle *h, int gai, struct addrlist *al)
         addrlist_inet6_first(&spec->al); /* "::" is dual-stack: both families in one socket */
     int err = EADDRNOTAVAIL;
     for (size_t i = 0; i < spec->al.count; i++) {
+        if (!spec_allows(spec, POLICY_LISTEN, i))
+            continue;
         int rc = listen_one(h, spec, r, i);
         if (rc == 0) {
             err = 0;
             break;
         }
         err = -rc;
+    }
+    if (spec_all_denied(spec)) {
+        req_fail(r, NETD_E_DENIED, json_pack("{s:s}", "rule", spec->deny_rule), "%s",
+                 spec->deny_msg);
+        handle_close(h, "denied");
+        return;
     }
     listen_finish(h, r, err);
 }
@@ -243,10 +251,16 @@ void listen_start(struct handle *h, struct sockspec *spec, struct req *r, const 
             handle_close(h, "bad path");
             return;
         }
+        if (!access_check(r, POLICY_LISTEN, (struct sockaddr *)&spec->al.addrs[0],
+                          spec->al.lens[0])) {
+            handle_close(h, "denied");
+            return;
+        }
         rc = listen_one(h, spec, r, 0);
         listen_finish(h, r, rc < 0 ? -rc : 0);
         return;
     }
+    spec_set_caller(spec, r);
     h->hostname = malloc((host ? strlen(host) : 1) + strlen(service) + 2);
     sprintf(h->hostname, "%s:%s", host ? host : "*", service);
     spec->any_host = host == NULL;
@@ -349,6 +363,7 @@ static void listener_free(struct handle *h)
     struct listener *l = listener_of(h);
     addrlist_free(&l->spec.al);
     json_decref(l->spec.pre_opts);
+    spec_free_caller(&l->spec);
 }
 
 /* ---- carried over a restart: connections not yet accepted wait in the backlog ---- */

@@ -254,10 +254,13 @@ static bool fill(struct sock *s)
 
 static void fail_memory(struct req *r)
 {
+    const char *rule;
+    size_t cap = policy_max_memory(r->uid, netd_cfg.max_memory, &rule);
     req_fail_limit(r, "max_memory",
-                   "netd cannot buffer more for uid %u (netd --max-memory %zu, --max-memory-total "
-                   "%zu); nothing was consumed",
-                   (unsigned)r->uid, netd_cfg.max_memory, netd_cfg.max_memory_total);
+                   "netd cannot buffer more for uid %u (%s%s%s %zu, --max-memory-total %zu); "
+                   "nothing was consumed",
+                   (unsigned)r->uid, rule ? "max-memory of rule '" : "netd --max-memory",
+                   rule ? rule : "", rule ? "'" : "", cap, netd_cfg.max_memory_total);
 }
 
 /* The read at the head needs more buffer than the uid's budget has left:
@@ -702,6 +705,7 @@ void sock_free(struct sock *s)
     addrlist_free(&s->spec.al);
     json_decref(s->spec.pre_opts);
     unix_unbind(s->h.ident, &s->spec, false); /* a datagram's file: dgram_close has run */
+    spec_free_caller(&s->spec);
 }
 
 static void stream_free(struct handle *h)

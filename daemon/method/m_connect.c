@@ -82,9 +82,13 @@ void m_connect(struct worker *w, struct req *r)
         return;
     struct sock *s = sock_of(h);
     h->type = type;
-    if (connect_parse_bind(r, &s->spec, type) < 0) {
+    spec_set_caller(&s->spec, r);
+    int brc = connect_parse_bind(r, &s->spec, type);
+    if (brc < 0) {
         handle_close(h, "bad bind");
-        req_fail(r, NETD_E_PARAMS, NULL, "bindhost must be a numeric address and bindport a port");
+        if (brc == -1)
+            req_fail(r, NETD_E_PARAMS, NULL,
+                     "bindhost must be a numeric address and bindport a port");
         return;
     }
     if (sockopt_prepare(r, h, &s->spec) < 0 || destination(w, r, s, path, host, service) < 0 ||

@@ -12,7 +12,7 @@
  * shutdown, localname, peername, disconnect), m_datagram.c (recv-from,
  * send-to), m_sockopt.c (setsockopt, getsockopt), m_fd.c (pair, release,
  * assign, local-addresses), m_tls.c (starttls, tls-config), m_relay.c
- * (attach, splice).
+ * (attach, splice), m_policy.c (policy-explain).
  */
 #ifndef NETD_METHOD_H
 #define NETD_METHOD_H
@@ -62,5 +62,6 @@ void m_starttls(struct worker *w, struct req *r);
 void m_tls_config(struct worker *w, struct req *r);
 void m_attach(struct worker *w, struct req *r);
 void m_splice(struct worker *w, struct req *r);
+void m_policy_explain(struct worker *w, struct req *r);
 
 #endif

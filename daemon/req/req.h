@@ -91,6 +91,11 @@ struct req {
             uint64_t a_relay;
         } splice;
         struct {
+            uid_t uid; /* policy-explain: whom it asks about (its groups: r->ident) */
+            gid_t gid;
+            int op; /* enum policy_op */
+        } explain;
+        struct {
             int hop; /* worker + 1 to pass the request on to (send-to) */
             struct sockaddr_storage dest;
             socklen_t dest_len;
@@ -147,6 +152,12 @@ void req_unpark(struct req *r);
 size_t reqlist_abort(struct reqlist *l, const char *why);
 /** Fails the requests of @l issued by connection @conn_id (the answers go nowhere). */
 void reqlist_drop_conn(struct reqlist *l, uint64_t conn_id);
+
+/** Who @r is for, as the policy asks (valid while @r lives). */
+static inline struct policy_caller req_caller(const struct req *r)
+{
+    return policy_caller_of(r->ident, r->uid, r->gid);
+}
 
 /* ---- parameters (params.c) ---- */
 

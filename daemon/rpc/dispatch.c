@@ -59,6 +59,7 @@ static const struct {
     [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
     [NETD_M_ATTACH] = {m_attach, R_HANDLE},
     [NETD_M_SPLICE] = {m_splice, R_SPLICE},
+    [NETD_M_POLICY_EXPLAIN] = {m_policy_explain, R_LOCAL},
 };
 
 int dispatch_complete(void)
@@ -291,10 +292,13 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         return;
     }
     if (!mem_charge(c->uid, REQ_COST, grows(m->id) ? MEM_NORMAL : MEM_DRAIN)) {
+        const char *rule;
+        size_t cap = policy_max_memory(c->uid, netd_cfg.max_memory, &rule);
         snprintf(buf, sizeof buf,
-                 "netd holds as much as it may for uid %u (netd --max-memory %zu, "
-                 "--max-memory-total %zu); read, close or wait",
-                 (unsigned)c->uid, netd_cfg.max_memory, netd_cfg.max_memory_total);
+                 "netd holds as much as it may for uid %u (%s%s%s %zu, --max-memory-total %zu); "
+                 "read, close or wait",
+                 (unsigned)c->uid, rule ? "max-memory of rule '" : "netd --max-memory",
+                 rule ? rule : "", rule ? "'" : "", cap, netd_cfg.max_memory_total);
         early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
                     json_pack("{s:s}", "limit", "max_memory"), buf);
         json_decref(msg);

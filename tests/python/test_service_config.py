@@ -106,6 +106,18 @@ def test_check_config():
                  "drain-timeout = 0.5", "max-read = 4096"):
         check(line + "\n" in r.stdout, f"--check-config does not print {line!r}:\n{r.stdout}")
     os.unlink(good)
+    # The policy's sections are printed as netd read them: names as numbers,
+    # paths normalized, a cap-only rule without an action.
+    rules = conf("[rule a]\nuid = root\naction = deny\naddresses = 10.0.0.0/8\n"
+                 "paths = /run//x/../y/\n[rule b]\nuid = 0\nmax-handles = 9\n"
+                 "[policy]\ndefault = deny\n")
+    r = subprocess.run([NETD, "--check-config", rules], capture_output=True, text=True)
+    equal(r.returncode, 0, f"--check-config of rules ({r.stderr})")
+    check("[policy]\ndefault = deny\n" in r.stdout and
+          "[rule a]\naction = deny\nuid = 0\nops = connect send-to listen bind\n"
+          "addresses = 10.0.0.0/8\npaths = /run/y/\n" in r.stdout and
+          "[rule b]\nuid = 0\nmax-handles = 9\n" in r.stdout, r.stdout)
+    os.unlink(rules)
     broken = [
         ("[netd]\nworkers = 2\nthis is not a setting\n", 3, "not 'key = value'"),
         ("[netd]\nmax-handels = 3\n", 2, "unknown key 'max-handels'"),
@@ -117,7 +129,10 @@ def test_check_config():
         ("[netd]\nsocket = @a\nsocket = @a\n", 3, "given twice"),
         ("workers = 2\n", 1, "outside a section"),
         ("[netd]\n[nets]\nworkers = 2\n", 3, "unknown section [nets]"),
-        ("[netd]\n[policy]\ndefault = deny\n", 3, "no policy rules"),
+        ("[netd]\n[policy]\ndefault = maybe\n", 3, "default is allow or deny"),
+        ("[netd]\n[rule a]\naction = allow\nports = 90000\n", 4, "'90000' is not a port"),
+        ("[rule a]\nuid = 0\n\n[netd]\n", 1, "rule 'a' has no action"),
+        ("[rule a]\naction = deny\n[rule a]\naction = deny\n", 3, "given twice (first on line 1)"),
         ("[netd]\n# " + "x" * 300 + "\n", 2, "line longer than"),
     ]
     for text, line, why in broken:

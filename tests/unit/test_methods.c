@@ -158,6 +158,7 @@ static const struct {
     {"disconnect", "handle:h*"},
     {"attach", "handle:h* mode:e"},
     {"splice", "a:h* b:h* wait:b"},
+    {"policy-explain", "uid:i method:e* params:a"},
 };
 
 static char type_letter(enum netd_ptype t)
