@@ -25,7 +25,7 @@ _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger 
 _netctl_methods="ping rpc.discover address address-unpack connect listen accept read chunk
     write pending flush shutdown close cancel localname peername status wait keep handles
     stats accept-loop server recv-from send-to setsockopt getsockopt pair local-addresses
-    release assign starttls tls-config disconnect"
+    release assign starttls tls-config disconnect monitor"
 
 # The options of one command (its name with a space for a group command).
 _netctl_options() {

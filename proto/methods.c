@@ -173,6 +173,8 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
       "Read or set the trust store this connection's TLS connects use."),
     M(NETD_M_DISCONNECT, "disconnect", p_handle,
       "Dissolve a socket's association with its peer (connect to AF_UNSPEC)."),
+    M(NETD_M_MONITOR, "monitor", p_none,
+      "Watch requests finish: an `event` notification for each, until the connection ends."),
 };
 /* clang-format on */
 

@@ -46,6 +46,7 @@ enum netd_method_id {
     NETD_M_STARTTLS,
     NETD_M_TLS_CONFIG,
     NETD_M_DISCONNECT,
+    NETD_M_MONITOR,
     NETD_M__COUNT
 };
 

@@ -10,6 +10,8 @@
 #ifndef NETD_REQ_H
 #define NETD_REQ_H
 
+#include <time.h>
+
 #include "core.h"
 
 struct handle; /* handle/; opaque here */
@@ -40,6 +42,8 @@ struct req {
     json_t *params; /* an object */
     uid_t uid;
     gid_t gid;
+    pid_t pid;          /* the client's, from its control connection (SO_PEERCRED) */
+    struct timespec t0; /* when netd read the request (CLOCK_MONOTONIC) */
     int pass_fd;        /* a descriptor travelling with the request or its answer, or -1 */
     struct trust trust; /* a copy of the connection's tls-config, for any worker */
     /* The connection's own tls-config, for a method that runs at once on
@@ -100,6 +104,13 @@ struct req_sink {
     void (*reply)(struct req *r, char *line);
     /** Moves @r to worker @worker, where it runs again. */
     void (*forward)(struct req *r, int worker);
+    /**
+     * Sees @r finish, just before its answer leaves: @code is NETD_OK or
+     * the error's kind, @result the result (NULL for an error or a result
+     * already serialised). Runs on the worker that answers; must be cheap
+     * when nobody watches (monitors, the debug log). May be NULL.
+     */
+    void (*finished)(const struct req *r, enum netd_err code, const json_t *result);
 };
 void req_set_sink(const struct req_sink *sink);
 

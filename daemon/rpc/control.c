@@ -681,6 +681,7 @@ static void conn_close(struct conn *c)
     c->fd = -1;
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
+    monitor_conn_closed(c->w, c);
     broadcast_gone(c);
     while (c->batches) {
         struct batch *b = c->batches;
@@ -806,6 +807,7 @@ static const struct worker_hook hook = {
 void rpc_layer_init(void)
 {
     worker_hook_add(&hook);
+    monitor_layer_init();
     req_set_sink(&dispatch_sink);
     handle_set_notify(control_notify);
 }

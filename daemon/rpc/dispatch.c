@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -57,6 +58,7 @@ static const struct {
     [NETD_M_STARTTLS] = {m_starttls, R_HANDLE},
     [NETD_M_TLS_CONFIG] = {m_tls_config, R_LOCAL},
     [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
+    [NETD_M_MONITOR] = {m_monitor, R_LOCAL},
 };
 
 int dispatch_complete(void)
@@ -135,10 +137,12 @@ void request_run(struct worker *w, struct req *r)
     routes[r->m->id].fn(w, r);
 }
 
-/* Answers a request that never reached a handler. */
-static void early_error(struct conn *c, json_t *id, bool notification, uint64_t batch_id,
-                        size_t slot, enum netd_err kind, json_t *data, const char *why)
+/* Answers a request that never reached a handler (@msg: the request). */
+static void early_error(struct conn *c, json_t *msg, json_t *id, bool notification,
+                        uint64_t batch_id, size_t slot, enum netd_err kind, json_t *data,
+                        const char *why, const struct timespec *t0)
 {
+    monitor_early(c, json_object_get(msg, "method"), json_object_get(msg, "params"), kind, t0);
     char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
     if (notification)
         json_decref(data);
@@ -204,11 +208,14 @@ static void dispatch_forward(struct req *r, int worker)
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
                       struct fdset *fds)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     struct netd_rpc_req rq;
     const char *why = NULL;
     enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
     if (kind != NETD_OK) {
-        early_error(c, rq.id, false, batch_id, slot, kind, NULL, why);
+        /* Not a request: no method to report to monitors. */
+        early_error(c, NULL, rq.id, false, batch_id, slot, kind, NULL, why, &t0);
         json_decref(msg);
         return;
     }
@@ -217,20 +224,20 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     char buf[256];
     if (!m) {
         netd_rpc_unknown_method(&rq, buf, sizeof buf);
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf, &t0);
         json_decref(msg);
         return;
     }
     if (netd_params_check(m, rq.params, buf, sizeof buf) != NETD_OK) {
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
         json_decref(msg);
         return;
     }
     if (c->inflight > netd_cfg.max_inflight) {
         snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
                  netd_cfg.max_inflight);
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
-                    json_pack("{s:s}", "limit", "max_inflight"), buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_inflight"), buf, &t0);
         json_decref(msg);
         return;
     }
@@ -249,6 +256,8 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->params = rq.params ? json_incref(rq.params) : json_object();
     r->uid = c->uid;
     r->gid = c->gid;
+    r->pid = c->pid;
+    r->t0 = t0;
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
@@ -275,4 +284,5 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
 const struct req_sink dispatch_sink = {
     .reply = dispatch_reply,
     .forward = dispatch_forward,
+    .finished = monitor_finished,
 };

@@ -156,6 +156,7 @@ static const struct {
                  "verify_client:b timeout:t keep:b"},
     {"tls-config", "cafile:f capath:f"},
     {"disconnect", "handle:h*"},
+    {"monitor", ""},
 };
 
 static char type_letter(enum netd_ptype t)
