@@ -175,6 +175,12 @@ static char *netd_stderr(const struct netd_proc *n, int *cut)
     return text;
 }
 
+char *h_netd_log(const struct netd_proc *n)
+{
+    int cut;
+    return netd_stderr(n, &cut);
+}
+
 /* Whether @text has a line that begins with LEAK_PREFIX. */
 static int has_leak_line(const char *text)
 {
