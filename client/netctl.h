@@ -308,6 +308,18 @@ int cmd_starttls(struct netctl *n, const struct args *a);
 int netctl_follow(struct netctl *n, json_t *params, const char *listener);
 int cmd_accept_loop(struct netctl *n, const struct args *a);
 
+/**
+ * Routes SIGINT and SIGTERM into a pipe that netctl_signal_fd() reads, for
+ * commands that follow netd until interrupted; SIGPIPE is ignored. 0, or -1.
+ */
+int signals_catch(void);
+/** The read end of that pipe, for poll(). */
+int netctl_signal_fd(void);
+
+/* ---- netctl_monitor.c ---- */
+
+int cmd_monitor(struct netctl *n, const struct args *a);
+
 int cmd_udp_listen(struct netctl *n, const struct args *a);
 int cmd_udp_connect(struct netctl *n, const struct args *a);
 int cmd_udp_send(struct netctl *n, const struct args *a);

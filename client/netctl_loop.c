@@ -27,6 +27,11 @@
 
 static int signal_pipe[2] = {-1, -1};
 
+int netctl_signal_fd(void)
+{
+    return signal_pipe[0];
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -42,7 +47,7 @@ static void on_signal(int sig)
  * a reader of our output that goes away (`| head -1`) ends the loop
  * through a failed write, which lets netctl tidy up, rather than killing it.
  */
-static int signals_catch(void)
+int signals_catch(void)
 {
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;

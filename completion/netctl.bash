@@ -14,7 +14,7 @@
 _netctl_globals="--socket --json --json=pretty --json=short --timeout --no-legend --version --help -h"
 _netctl_commands="call ping resolve connect listen accept accept-loop udp read chunk cat write
     flush shutdown close cancel pending localname peername status wait setsockopt getsockopt
-    keep ls stats addrs pair assign release nc starttls methods describe help"
+    keep ls stats addrs pair assign release nc starttls monitor methods describe help"
 _netctl_udp="listen connect send recv"
 _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger so-rcvbuf
     so-sndbuf so-rcvlowat so-sndlowat so-dontroute so-debug so-oobinline so-timestamp so-type
@@ -42,6 +42,7 @@ _netctl_options() {
     ls | addrs | methods) echo "--no-legend" ;;
     pair) echo "--datagram" ;;
     assign) echo "--fd" ;;
+    monitor) echo "--count" ;;
     nc) echo "--unix $tls" ;;
     starttls) echo "--server --cert --key --cafile --servername --insecure --alpn --timeout" ;;
     esac

@@ -4,7 +4,8 @@
  * what an event says (method, handle, error code, duration, time, pid), a
  * monitor that never reads (netd drops and counts, its memory stays
  * bounded, and every event is either delivered or counted), the debug
- * log's line per request, and netctl monitor.
+ * log's line per request, and netctl monitor (its lines, --json, --count,
+ * and the line that says how many events were dropped).
  *
  * The other uid is real: a child process drops to a uid no account uses,
  * connects to netd twice and hands both connections to the test over a
@@ -15,6 +16,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -451,6 +453,27 @@ static long rss_kib(pid_t pid)
 #define FLOOD_BATCH 200
 #define FLOOD_BATCHES 1500
 
+/* FLOOD_BATCH * FLOOD_BATCHES pings on @c, in batches of one line each. */
+static void flood(netd_client *c)
+{
+    size_t cap = FLOOD_BATCH * 48 + 8, len = 0;
+    char *line = malloc(cap);
+    len += (size_t)snprintf(line, cap, "[");
+    for (int i = 0; i < FLOOD_BATCH; i++)
+        len += (size_t)snprintf(line + len, cap - len,
+                                "%s{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"ping\"}",
+                                i ? "," : "", i);
+    len += (size_t)snprintf(line + len, cap - len, "]\n");
+    for (int b = 0; b < FLOOD_BATCHES; b++) {
+        assert_int_equal(netd_client_send_raw(c, line, len), 0);
+        json_t *ans = NULL;
+        assert_int_equal(netd_client_next(c, H_ANSWER_MS, &ans), 0);
+        assert_int_equal(json_array_size(ans), FLOOD_BATCH);
+        json_decref(ans);
+    }
+    free(line);
+}
+
 /* A monitor that does not read: netd drops its events and counts them, its
  * memory does not grow with the flood, and once the monitor reads again
  * every event of the flood was either delivered or counted in `dropped`.
@@ -472,28 +495,9 @@ static void test_slow_monitor_drops_and_counts(void **state)
     raw_events(m, &s, 200);
     json_array_clear(s.events);
 
-    /* A batch of pings, as one line. */
-    struct buf {
-        char *p;
-        size_t n;
-    } line = {malloc(FLOOD_BATCH * 48 + 8), 0};
-    line.n += (size_t)sprintf(line.p, "[");
-    for (int i = 0; i < FLOOD_BATCH; i++)
-        line.n += (size_t)sprintf(line.p + line.n,
-                                  "%s{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"ping\"}",
-                                  i ? "," : "", i);
-    line.n += (size_t)sprintf(line.p + line.n, "]\n");
-
     long before = rss_kib(h_netd_pid(n));
-    for (int b = 0; b < FLOOD_BATCHES; b++) {
-        assert_int_equal(netd_client_send_raw(c, line.p, line.n), 0);
-        json_t *ans = NULL;
-        assert_int_equal(netd_client_next(c, H_ANSWER_MS, &ans), 0);
-        assert_int_equal(json_array_size(ans), FLOOD_BATCH);
-        json_decref(ans);
-    }
+    flood(c);
     long after = rss_kib(h_netd_pid(n));
-    free(line.p);
     /* Unbounded, the 300000 events (about 150 bytes each) would take 45 MB. */
     if (after - before > 12 * 1024)
         fail_msg("netd grew from %ld to %ld KiB while a monitor did not read", before, after);
@@ -569,6 +573,117 @@ static void test_debug_log_line(void **state)
     free(log);
 }
 
+/* Calls close on the unknown handle @name until @fd (netctl's stdout) has
+ * something to read: netctl's monitor is on. */
+static void sync_netctl(netd_client *c, int fd, const char *name)
+{
+    for (int tries = 0;; tries++) {
+        assert_true(tries < 300);
+        json_decref(h_call_err(c, "close", json_pack("{s:s}", "handle", name), -32002));
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) == 1)
+            return;
+    }
+}
+
+/* netctl monitor: a line per request, live; ends with exit 0 on SIGTERM. */
+static void test_netctl_monitor_lines(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    const char *args[] = {"monitor", NULL};
+    struct child ch = netctl_spawn(h_netd_socket(n), args, -1);
+    sync_netctl(c, ch.out, "h0.4711");
+    char *l = h_new_handle(c, "listen", json_pack("{s:s, s:i}", "host", "127.0.0.1", "port", 0));
+    json_decref(h_call_err(c, "close", json_pack("{s:s}", "handle", "h0.4712"), -32002));
+    char line[512], want_close[128], want_listen[128];
+    snprintf(want_close, sizeof want_close, "  close h0.4712  unknown handle (-32002)  ");
+    snprintf(want_listen, sizeof want_listen, "  listen %s  ok  ", l);
+    bool saw_listen = false;
+    for (;;) {
+        child_line(&ch, line, sizeof line);
+        if (strstr(line, want_listen))
+            saw_listen = true;
+        if (strstr(line, want_close))
+            break;
+    }
+    assert_true(saw_listen);
+    char who[64];
+    snprintf(who, sizeof who, "  uid %u pid %d", getuid(), (int)getpid());
+    assert_non_null(strstr(line, who));
+    /* HH:MM:SS.uuuuuu first. */
+    assert_true(strlen(line) > 15 && line[2] == ':' && line[5] == ':' && line[8] == '.');
+    kill(ch.pid, SIGTERM);
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+    free(l);
+}
+
+/* netctl --json monitor --count 2: two of netd's event objects, then exit 0. */
+static void test_netctl_monitor_json_count(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    const char *args[] = {"--json", "monitor", "--count", "2", NULL};
+    struct child ch = netctl_spawn(h_netd_socket(n), args, -1);
+    sync_netctl(c, ch.out, "h0.4713");
+    json_decref(h_call_err(c, "close", json_pack("{s:s}", "handle", "h0.4713"), -32002));
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 0);
+    size_t lines = 0;
+    for (char *p = r.out, *nl; (nl = strchr(p, '\n')); p = nl + 1, lines++) {
+        json_t *e = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        assert_non_null(e);
+        h_expect_str(e, "method", "close");
+        h_expect_str(e, "handle", "h0.4713");
+        assert_int_equal(h_int(e, "code"), -32002);
+        assert_int_equal(h_int(e, "dropped"), 0);
+        assert_true(h_int(e, "duration_us") >= 0);
+        json_decref(e);
+    }
+    assert_int_equal(lines, 2);
+    run_free(&r);
+}
+
+/* A netctl whose output nobody reads falls behind; once read again, it
+ * says how many events netd dropped. */
+static void test_netctl_monitor_shows_drops(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    const char *args[] = {"monitor", NULL};
+    struct child ch = netctl_spawn(h_netd_socket(n), args, -1);
+    sync_netctl(c, ch.out, "h0.4714");
+    flood(c);
+    /* netctl catches up with what netd kept for it; the count of the rest
+     * comes with the next event that reaches it. */
+    char line[512];
+    long long dropped = 0;
+    bool marked = false;
+    for (;;) {
+        struct pollfd p = {.fd = ch.out, .events = POLLIN};
+        if (!marked && poll(&p, 1, 500) == 0) {
+            json_decref(h_call_err(c, "close", json_pack("{s:s}", "handle", "h0.4715"), -32002));
+            marked = true;
+        }
+        child_line(&ch, line, sizeof line);
+        long long k, total;
+        if (sscanf(line, "-- %lld events dropped (%lld so far)", &k, &total) == 2) {
+            assert_true(k > 0 && total >= dropped + k);
+            dropped = total;
+        }
+        if (strstr(line, " close h0.4715 "))
+            break;
+    }
+    print_message("netctl monitor: %lld events dropped\n", dropped);
+    assert_true(dropped > 0);
+    kill(ch.pid, SIGTERM);
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 0);
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +692,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_monitor_drops_and_counts, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_one_per_connection, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_debug_log_line, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_monitor_lines, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_monitor_json_count, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_monitor_shows_drops, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
