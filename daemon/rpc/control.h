@@ -84,6 +84,8 @@ void monitor_layer_init(void);
 void m_monitor(struct worker *w, struct req *r);
 /** Ends the monitor of @c, if it has one (its connection is closing). */
 void monitor_conn_closed(struct worker *w, const struct conn *c);
+/** Answers every monitor on @w with `aborted` (@why): netd is stopping. */
+void monitor_stop(struct worker *w, const char *why);
 /** The sink's `finished`: @r's event to the monitors that may see it, and the debug line. */
 void monitor_finished(const struct req *r, enum netd_err code, const json_t *result);
 /**

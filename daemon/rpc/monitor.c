@@ -67,6 +67,7 @@ struct peer {
 struct mon {
     struct mon *next;
     uint64_t conn_id;
+    uid_t uid;
     struct req *r; /* the monitor request, answered when the connection ends */
     uint64_t sent, dropped;
     bool owing;
@@ -178,8 +179,9 @@ static void post(struct worker *self, int i, struct msg *m)
         worker_post(i, m);
 }
 
-/* Tells every worker that the monitor of connection @conn_id begins or ends. */
-static void broadcast(struct worker *w, const struct conn *c, bool add)
+/* Tells every worker that the monitor of connection @conn_id (of @uid)
+ * begins or ends. */
+static void broadcast(struct worker *w, uint64_t conn_id, uid_t uid, bool add)
 {
     for (int i = 0; i < netd_nworkers; i++) {
         if (add) {
@@ -187,17 +189,17 @@ static void broadcast(struct worker *w, const struct conn *c, bool add)
             if (!m)
                 continue;
             m->hdr.fn = on_add;
-            m->conn_id = c->id;
+            m->conn_id = conn_id;
             m->worker = w->index;
-            m->uid = c->uid;
-            m->all = c->uid == 0;
+            m->uid = uid;
+            m->all = uid == 0;
             post(w, i, &m->hdr);
         } else {
             struct del_msg *m = calloc(1, sizeof *m);
             if (!m)
                 continue;
             m->hdr.fn = on_del;
-            m->conn_id = c->id;
+            m->conn_id = conn_id;
             post(w, i, &m->hdr);
         }
     }
@@ -401,11 +403,25 @@ void m_monitor(struct worker *w, struct req *r)
         return;
     }
     mon->conn_id = c->id;
+    mon->uid = c->uid;
     mon->r = r;
     mon->next = mspace(w)->mons;
     mspace(w)->mons = mon;
     atomic_fetch_add(&live, 1);
-    broadcast(w, c, true);
+    broadcast(w, c->id, c->uid, true);
+}
+
+/* Takes @mon (already off its list) out of every worker's list; it no
+ * longer counts. Its request is the caller's to answer. */
+static struct req *mon_end(struct worker *w, struct mon *mon)
+{
+    broadcast(w, mon->conn_id, 0, false);
+    atomic_fetch_sub(&live, 1);
+    if (mon->uid != 0)
+        atomic_fetch_sub(&live_unprivileged, 1);
+    struct req *r = mon->r;
+    free(mon);
+    return r;
 }
 
 void monitor_conn_closed(struct worker *w, const struct conn *c)
@@ -414,15 +430,20 @@ void monitor_conn_closed(struct worker *w, const struct conn *c)
     if (!mon)
         return;
     *link = mon->next;
-    broadcast(w, c, false);
-    atomic_fetch_sub(&live, 1);
-    if (c->uid != 0)
-        atomic_fetch_sub(&live_unprivileged, 1);
+    json_t *result = json_pack("{s:I, s:I}", "events", (json_int_t)mon->sent, "dropped",
+                               (json_int_t)mon->dropped);
     /* Nobody reads this answer now; it still ends the request (and is an
      * event for whoever else monitors). */
-    req_ok(mon->r, json_pack("{s:I, s:I}", "events", (json_int_t)mon->sent, "dropped",
-                             (json_int_t)mon->dropped));
-    free(mon);
+    req_ok(mon_end(w, mon), result);
+}
+
+void monitor_stop(struct worker *w, const char *why)
+{
+    while (mspace(w)->mons) {
+        struct mon *mon = mspace(w)->mons;
+        mspace(w)->mons = mon->next;
+        req_fail(mon_end(w, mon), NETD_E_ABORTED, NULL, "%s", why);
+    }
 }
 
 /* ---- the layer's part in each worker's life ---- */

@@ -684,6 +684,24 @@ static void test_netctl_monitor_shows_drops(void **state)
     run_free(&r);
 }
 
+/* When netd stops, a monitor is answered `aborted` before its connection
+ * ends: netctl monitor says so and exits 1. */
+static void test_netctl_monitor_netd_stops(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    const char *args[] = {"monitor", NULL};
+    struct child ch = netctl_spawn(h_netd_socket(n), args, -1);
+    sync_netctl(c, ch.out, "h0.4716");
+    h_client_free(c);
+    h_netd_stop_ok(n);
+    struct run r = child_finish(&ch);
+    assert_int_equal(r.status, 1);
+    if (!strstr(r.err, "monitor: netd is shutting down"))
+        fail_msg("netctl monitor said: %s", r.err);
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_netctl_monitor_lines, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_monitor_json_count, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_netctl_monitor_shows_drops, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_netctl_monitor_netd_stops, h_setup, h_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
