@@ -162,10 +162,10 @@ static const struct {
 static char type_letter(enum netd_ptype t)
 {
     static const char letters[] = {
-        [NETD_P_STRING] = 's',  [NETD_P_DATA] = 'd',   [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
-        [NETD_P_BOOL] = 'b',    [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
-        [NETD_P_ENUM] = 'e',    [NETD_P_ANY] = 'a',     [NETD_P_PATH] = 'u',   [NETD_P_FILE] = 'f',
-        [NETD_P_TLS] = 'l',     [NETD_P_DEST] = 'x',
+        [NETD_P_STRING] = 's', [NETD_P_DATA] = 'd',    [NETD_P_HANDLE] = 'h', [NETD_P_PORT] = 'p',
+        [NETD_P_BOOL] = 'b',   [NETD_P_TIMEOUT] = 't', [NETD_P_NBYTES] = 'n', [NETD_P_INT] = 'i',
+        [NETD_P_ENUM] = 'e',   [NETD_P_ANY] = 'a',     [NETD_P_PATH] = 'u',   [NETD_P_FILE] = 'f',
+        [NETD_P_TLS] = 'l',    [NETD_P_DEST] = 'x',
     };
     return letters[t];
 }
@@ -602,6 +602,14 @@ static void check_doc_against_table(json_t *doc)
         assert_non_null(json_object_get(dm, "result"));
         assert_string_equal(json_string_value(json_object_get(dm, "summary")), m->summary);
         check_method_params(doc, m, dm);
+        /* Every request can fail (bad params, too many in flight, netd
+         * stopping), and every method shows one example. */
+        if (json_array_size(json_object_get(dm, "errors")) < 3)
+            fail_msg("%s lists %zu errors", m->name,
+                     json_array_size(json_object_get(dm, "errors")));
+        json_t *ex = json_object_get(dm, "examples");
+        if (json_array_size(ex) != 1 || !json_object_get(json_array_get(ex, 0), "result"))
+            fail_msg("%s has no example with a result", m->name);
     }
     size_t i;
     json_t *dm;
