@@ -14,8 +14,9 @@
 
 #include "netd.h"
 
-/* Exit statuses: success, an error answer or failure, a usage error. */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+/* Exit statuses: success, an error answer or failure, a usage error; and
+ * as a shell's, COMMAND could not be run (release, attach). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 
 #define NETCTL_MAX_OPTS 12
 
@@ -308,13 +309,6 @@ int cmd_starttls(struct netctl *n, const struct args *a);
 int netctl_follow(struct netctl *n, json_t *params, const char *listener);
 int cmd_accept_loop(struct netctl *n, const struct args *a);
 
-/**
- * Routes SIGINT and SIGTERM into a pipe that netctl_signal_fd() reads, for
- * commands that follow netd until interrupted; SIGPIPE is ignored. 0, or -1.
- */
-int signals_catch(void);
-/** The read end of that pipe, for poll(). */
-int netctl_signal_fd(void);
 
 /* ---- netctl_monitor.c ---- */
 
@@ -328,5 +322,38 @@ int cmd_udp_recv(struct netctl *n, const struct args *a);
 int cmd_pair(struct netctl *n, const struct args *a);
 int cmd_assign(struct netctl *n, const struct args *a);
 int cmd_release(struct netctl *n, const struct args *a);
+
+/**
+ * Finds COMMAND as execvp() would, so that a mistyped name fails before a
+ * socket is handed over. 0, or -1 with errno ENOENT or EACCES.
+ */
+int command_runnable(const char *cmd);
+/** Puts @fd (taken) on stdin and stdout and becomes @argv; returns only on failure. */
+int run_on_socket(struct netctl *n, int fd, char **argv);
+
+/* ---- netctl_loop.c: signals for the commands that run until interrupted ---- */
+
+/** Routes SIGINT and SIGTERM into a pipe (netctl_signal_fd); SIGPIPE is ignored. 0 or -1. */
+int netctl_signals_catch(void);
+/** The read end of that pipe: readable once a signal came. */
+int netctl_signal_fd(void);
+
+/* ---- netctl_relay.c: the data plane ---- */
+
+/** What netctl_attach_fd() returns when netd has no `attach` (-32601): nothing was printed. */
+#define ATTACH_MISSING 3
+/**
+ * attach {handle: @h, mode: "fd"}: sets *@fd to the descriptor that came
+ * with the answer (the caller's). 0, ATTACH_MISSING, or EXIT_FAIL (printed).
+ */
+int netctl_attach_fd(struct netctl *n, const char *h, int *fd);
+/**
+ * Copies attached @fd to stdout until it ends and, with @from_stdin, stdin
+ * to @fd at the same time (its end becomes a half-close). Closes @fd.
+ * 0 or EXIT_FAIL.
+ */
+int netctl_copy_attached(struct netctl *n, int fd, bool from_stdin);
+int cmd_attach(struct netctl *n, const struct args *a);
+int cmd_proxy(struct netctl *n, const struct args *a);
 
 #endif

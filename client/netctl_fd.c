@@ -14,7 +14,6 @@
 #include "netctl.h"
 
 /* The exit statuses of a shell for a command that cannot be run. */
-enum { EXIT_NOEXEC = 126, EXIT_NOTFOUND = 127 };
 
 static void print_pair(const json_t *res)
 {
@@ -84,7 +83,7 @@ int cmd_assign(struct netctl *n, const struct args *a)
  * the socket leaves netd: once released, a socket nobody runs on is lost.
  * 0, or -1 with errno ENOENT or EACCES.
  */
-static int command_runnable(const char *cmd)
+int command_runnable(const char *cmd)
 {
     if (strchr(cmd, '/'))
         return access(cmd, X_OK);
@@ -109,7 +108,7 @@ static int command_runnable(const char *cmd)
 }
 
 /* Puts @fd on stdin and stdout and becomes COMMAND; returns only on failure. */
-static int run_on_socket(struct netctl *n, int fd, char **argv)
+int run_on_socket(struct netctl *n, int fd, char **argv)
 {
     fflush(stdout);
     if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)

@@ -75,7 +75,9 @@ const struct command netctl_commands[] = {
     {"chunk", "H N [--timeout S]", 2, 2, "timeout=", cmd_read,
      "read exactly N bytes (fewer at end of stream), raw to stdout",
      "netctl chunk \"$H\" 4 --timeout 5 | od -c"},
-    {"cat", "H", 1, 1, "", cmd_cat, "copy H to stdout until end of stream",
+    {"cat", "H", 1, 1, "", cmd_cat,
+     "copy H to stdout until end of stream, through `attach` (H ends with it;\n"
+     "      a netd without attach is read with `read` calls and H stays)",
      "netctl cat \"$H\" > received.bin"},
     {"write", "H TEXT | H - [--timeout S]", 2, 2, "timeout=", cmd_write,
      "write TEXT (or all of stdin for -) to H; prints bytes written",
@@ -132,9 +134,25 @@ const struct command netctl_commands[] = {
      "      H ends. Exit status: COMMAND's, or 127 when it cannot be run",
      "netctl release \"$H\" -- sh -c 'echo hi'"},
     {"nc", "HOST PORT | --unix PATH " TLS_USAGE, 0, 2, "unix=," TLS_OPTIONS, cmd_nc,
-     "netcat through netd: stdin to the connection, the connection to stdout;\n"
-     "      TLS options as for connect",
+     "netcat through netd: stdin to the connection, the connection to stdout,\n"
+     "      relayed by `attach` without JSON; the end of stdin half-closes the\n"
+     "      connection; it ends when both sides have. TLS options as for connect",
      "echo hi | netctl nc localhost 7007"},
+    {"attach", "H -- COMMAND [ARGS...]", 2, INT_MAX, "", cmd_attach,
+     "run COMMAND with stdin and stdout on H's bytes (plaintext for a TLS stream)\n"
+     "      while netd keeps the socket (`attach` mode fd); H ends when both sides\n"
+     "      have ended. Exit status: COMMAND's, or 127 when it cannot be run",
+     "netctl attach \"$H\" -- sh -c 'echo hi; head -n 1'"},
+    {"proxy",
+     "LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT [--tls-cert FILE --tls-key FILE]\n"
+     "      " TLS_USAGE,
+     4, 4, TLS_OPTIONS ",tls-cert=,tls-key=", cmd_proxy,
+     "accept connections on LISTEN_HOST LISTEN_PORT and splice each to a new\n"
+     "      connection to TARGET_HOST TARGET_PORT, until interrupted. --tls-cert and\n"
+     "      --tls-key terminate TLS on the listener; " TLS_HELP ".\n"
+     "      Prints the listener, then \"HANDLE PEER TARGET_HANDLE\" per connection and\n"
+     "      \"HANDLE closed REASON BYTES_IN BYTES_OUT\" when its splice ends",
+     "netctl proxy 127.0.0.1 8443 127.0.0.1 8080 --tls-cert cert.pem --tls-key key.pem"},
     {"starttls",
      "H [--server --cert FILE --key FILE] [--cafile FILE] [--servername NAME]\n"
      "      [--insecure] [--alpn PROTO[,PROTO...]] [--timeout S]",
@@ -189,6 +207,8 @@ static const struct {
     {"to", "ADDRESS", "send to an address handle (from `resolve --datagram`)"},
     {"max", "N", "the longest datagram to take whole (default 65536)"},
     {"fd", "N", "pass descriptor N instead of stdin"},
+    {"tls-cert", "FILE", "terminate TLS with this certificate chain (PEM), a path netd opens"},
+    {"tls-key", "FILE", "the private key (PEM) of --tls-cert, a path netd opens"},
     {"no-legend", NULL, "tab-separated, without the header line, even on a terminal"},
     {"count", "N", "stop after N events"},
 };

@@ -47,7 +47,7 @@ static void on_signal(int sig)
  * a reader of our output that goes away (`| head -1`) ends the loop
  * through a failed write, which lets netctl tidy up, rather than killing it.
  */
-int signals_catch(void)
+int netctl_signals_catch(void)
 {
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
@@ -214,7 +214,7 @@ static int follow_server(struct follow *f, json_t *params)
     if (rc)
         return rc;
     f->listener = json_string_value(json_object_get(res, "handle"));
-    if (signals_catch() < 0) {
+    if (netctl_signals_catch() < 0) {
         rc = fail(f->n, "cannot catch signals: %s", strerror(errno));
         json_decref(res);
         return rc;
@@ -242,7 +242,7 @@ int netctl_follow(struct netctl *n, json_t *params, const char *listener)
     json_decref(params);
     if (netctl_connect(n) < 0)
         return EXIT_FAIL;
-    if (signals_catch() < 0)
+    if (netctl_signals_catch() < 0)
         return fail(n, "cannot catch signals: %s", strerror(errno));
     int rc = follow_start(&f, "accept-loop", json_pack("{s:s}", "handle", listener));
     if (f.interrupted && !f.ended && rc == 0)

@@ -135,7 +135,7 @@ int cmd_monitor(struct netctl *n, const struct args *a)
         return usage_error(n, "--count wants a number of events (1 or more), not '%s'", count);
     if (netctl_connect(n) < 0)
         return EXIT_FAIL;
-    if (signals_catch() < 0)
+    if (netctl_signals_catch() < 0)
         return fail(n, "cannot catch signals: %s", strerror(errno));
     w.end_id = netd_client_send(n->client, "monitor", NULL);
     if (w.end_id < 0)

@@ -38,7 +38,8 @@ static int emit_read(struct netctl *n, const json_t *res, uint64_t *count, bool 
     return rc;
 }
 
-int cmd_cat(struct netctl *n, const struct args *a)
+/* cat through `read` calls, for a netd without attach. */
+static int cat_by_reads(struct netctl *n, const struct args *a)
 {
     struct progress prog;
     progress_init(&prog);
@@ -57,6 +58,15 @@ int cmd_cat(struct netctl *n, const struct args *a)
     }
     progress_end(&prog);
     return rc;
+}
+
+int cmd_cat(struct netctl *n, const struct args *a)
+{
+    int fd;
+    int rc = netctl_attach_fd(n, a->argv[0], &fd);
+    if (rc == ATTACH_MISSING)
+        return cat_by_reads(n, a);
+    return rc ? rc : netctl_copy_attached(n, fd, false);
 }
 
 /* ---- nc ---- */
@@ -212,6 +222,12 @@ int cmd_nc(struct netctl *n, const struct args *a)
     if (rc)
         return rc;
     struct nc s = {.n = n, .c = n->client, .h = json_string_value(json_object_get(res, "handle"))};
+    int fd;
+    rc = netctl_attach_fd(n, s.h, &fd);
+    if (rc != ATTACH_MISSING) { /* the handle ends with its relay */
+        json_decref(res);
+        return rc ? rc : netctl_copy_attached(n, fd, true);
+    }
     progress_init(&s.prog);
     rc = nc_run(&s);
     if (rc == 0)

@@ -14,7 +14,7 @@
 _netctl_globals="--socket --json --json=pretty --json=short --timeout --no-legend --version --help -h"
 _netctl_commands="call ping resolve connect listen accept accept-loop udp read chunk cat write
     flush shutdown close cancel pending localname peername status wait setsockopt getsockopt
-    keep ls stats addrs pair assign release nc starttls monitor methods describe help"
+    keep ls stats addrs pair assign release attach nc proxy starttls monitor methods describe help"
 _netctl_udp="listen connect send recv"
 _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger so-rcvbuf
     so-sndbuf so-rcvlowat so-sndlowat so-dontroute so-debug so-oobinline so-timestamp so-type
@@ -25,7 +25,7 @@ _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger 
 _netctl_methods="ping rpc.discover address address-unpack connect listen accept read chunk
     write pending flush shutdown close cancel localname peername status wait keep handles
     stats accept-loop server recv-from send-to setsockopt getsockopt pair local-addresses
-    release assign starttls tls-config disconnect monitor"
+    release assign starttls tls-config disconnect attach splice monitor"
 
 # The options of one command (its name with a space for a group command).
 _netctl_options() {
@@ -44,6 +44,7 @@ _netctl_options() {
     assign) echo "--fd" ;;
     monitor) echo "--count" ;;
     nc) echo "--unix $tls" ;;
+    proxy) echo "--tls-cert --tls-key $tls" ;;
     starttls) echo "--server --cert --key --cafile --servername --insecure --alpn --timeout" ;;
     esac
     echo "--help"
@@ -54,7 +55,7 @@ _netctl_takes_handle() {
     case $1 in
     accept | accept-loop | "udp send" | "udp recv" | read | chunk | cat | write | flush | \
         shutdown | close | cancel | pending | localname | peername | status | wait | \
-        setsockopt | getsockopt | keep | release | starttls) return 0 ;;
+        setsockopt | getsockopt | keep | release | attach | starttls) return 0 ;;
     esac
     return 1
 }
@@ -199,9 +200,9 @@ _netctl_complete() {
         ((i++))
     done
 
-    # `release H -- COMMAND ARGS`: a program, then its own arguments.
+    # `release H -- COMMAND ARGS`, `attach H -- ...`: a program, then its own arguments.
     if ((dashdash)); then
-        if [[ $cmd == release && ${#args[@]} -eq 1 ]]; then
+        if [[ ($cmd == release || $cmd == attach) && ${#args[@]} -eq 1 ]]; then
             _netctl_reply -c -- "$cur"
         else
             _netctl_reply -f -- "$cur"

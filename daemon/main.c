@@ -216,6 +216,7 @@ int main(int argc, char **argv)
      * handles, then what TLS keeps after its handles closed. */
     rpc_layer_init();
     handle_layer_init();
+    relay_layer_init();
     tls_layer_init();
 
     /* Workers must not take the signals the main loop waits for. */

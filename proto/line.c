@@ -149,3 +149,9 @@ size_t netd_line_buffered(const struct netd_line *lb)
         i--;
     return avail - i;
 }
+
+size_t netd_line_rest(const struct netd_line *lb, const char **data)
+{
+    *data = lb->buf ? lb->buf + lb->start : NULL;
+    return lb->len - lb->start;
+}

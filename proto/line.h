@@ -59,4 +59,11 @@ unsigned long long netd_line_done(const struct netd_line *lb);
 /** Bytes buffered that do not yet form a complete line. */
 size_t netd_line_buffered(const struct netd_line *lb);
 
+/**
+ * Every byte fed and not yet returned as a line, complete lines or not
+ * (what follows a protocol upgrade): sets *@data (inside the buffer, valid
+ * until the next feed/next/free) and returns how many.
+ */
+size_t netd_line_rest(const struct netd_line *lb, const char **data);
+
 #endif

@@ -125,6 +125,12 @@ static const struct netd_param p_starttls[] = {
 
 static const struct netd_param p_tls_config[] = {P_FILE("cafile"), P_FILE("capath"), P_END};
 
+static const char *const attach_modes[] = {"upgrade", "fd", NULL};
+static const struct netd_param p_attach[] = {P_HANDLE(REQ), P_ENUM("mode", attach_modes, 0), P_END};
+static const struct netd_param p_splice[] = {
+    {.name = "a", .type = NETD_P_HANDLE, .flags = REQ}, {.name = "b", .type = NETD_P_HANDLE, .flags = REQ},
+    P_BOOL("wait"), P_END};
+
 #define M(id, name, params, summary) [id] = {name, id, params, summary}
 
 const struct netd_method netd_methods[NETD_M__COUNT] = {
@@ -173,6 +179,10 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
       "Read or set the trust store this connection's TLS connects use."),
     M(NETD_M_DISCONNECT, "disconnect", p_handle,
       "Dissolve a socket's association with its peer (connect to AF_UNSPEC)."),
+    M(NETD_M_ATTACH, "attach", p_attach,
+      "Relay a stream to the caller without JSON: the control connection itself, or a socket pair."),
+    M(NETD_M_SPLICE, "splice", p_splice,
+      "Relay two streams into each other, both ways, until both directions end."),
     M(NETD_M_MONITOR, "monitor", p_none,
       "Watch requests finish: an `event` notification for each, until the connection ends."),
 };

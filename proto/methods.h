@@ -46,6 +46,8 @@ enum netd_method_id {
     NETD_M_STARTTLS,
     NETD_M_TLS_CONFIG,
     NETD_M_DISCONNECT,
+    NETD_M_ATTACH,
+    NETD_M_SPLICE,
     NETD_M_MONITOR,
     NETD_M__COUNT
 };

@@ -101,9 +101,9 @@ struct handle *handle_find(struct worker *w, uint64_t seq)
 
 /* The ownership check, the one security check on every handle a request
  * names: a kept handle is its uid's, any other its connection's. */
-static bool owned_by(const struct handle *h, const struct req *r)
+static bool owned_by(const struct handle *h, uint64_t conn_id, uid_t uid)
 {
-    return h->kept ? h->uid == r->uid : h->owner_conn == r->conn_id;
+    return h->kept ? h->uid == uid : h->owner_conn == conn_id;
 }
 
 struct handle *handle_lookup(struct worker *w, const struct req *r, const char *pname)
@@ -122,7 +122,7 @@ struct handle *handle_lookup(struct worker *w, const struct req *r, const char *
         ok = name && netd_handle_parse(name, json_string_length(v), &wi, &seq) == 0;
     }
     struct handle *h = ok && wi == w->index ? handle_find(w, seq) : NULL;
-    return h && owned_by(h, r) ? h : NULL;
+    return h && owned_by(h, r->conn_id, r->uid) ? h : NULL;
 }
 
 struct handle *handle_get(struct worker *w, struct req *r, const char *pname)
@@ -285,8 +285,7 @@ json_t *handles_list(struct worker *w, uint64_t conn_id, uid_t uid)
     size_t pos = 0;
     struct handle *h;
     while ((h = idmap_next(&space(w)->map, &pos))) {
-        bool mine = h->kept ? h->uid == uid : h->owner_conn == conn_id;
-        if (mine && h->state != HS_CLOSED)
+        if (owned_by(h, conn_id, uid) && h->state != HS_CLOSED)
             json_array_append_new(list, handle_status(h));
     }
     return list;

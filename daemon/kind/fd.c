@@ -54,6 +54,8 @@ static bool refuse_held(struct req *r, const char *held, const char *kind)
 bool sock_releasable(struct handle *h, struct req *r, bool dup)
 {
     struct sock *s = sock_of(h);
+    if (relay_refuse(s, r, "release"))
+        return false;
     if (s->tp && !(s->tp->caps & TP_CAN_RELEASE))
         return refuse_held(r, s->tp->name, handle_kind_name(h->ops->kind));
     if (h->fd < 0 || h->state != HS_SUCCESS) {
@@ -169,6 +171,8 @@ void handle_assign(struct worker *w, struct req *r, int fd)
 void sock_disconnect(struct sock *s, struct req *r)
 {
     struct handle *h = &s->h;
+    if (relay_refuse(s, r, "disconnect"))
+        return;
     if (s->tp && !(s->tp->caps & TP_CAN_DISCONNECT)) {
         req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", s->tp->name),
                  "a %s stream ends with close (close_notify), not disconnect", s->tp->name);

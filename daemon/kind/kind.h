@@ -19,6 +19,7 @@
 
 struct sock;
 struct listener;
+struct relay;
 
 /* ---- how a stream moves bytes: the transport table ---- */
 
@@ -27,6 +28,7 @@ struct listener;
 #define TP_CAN_OOB 0x2u        /* TCP urgent data may be sent */
 #define TP_CAN_DISCONNECT 0x4u /* connect(AF_UNSPEC) may dissolve it */
 #define TP_CAN_UPGRADE 0x8u    /* starttls may start TLS over it */
+#define TP_CAN_SPLICE 0x10u    /* the descriptor carries the bytes: splice(2) may move them */
 
 /* Set by a transport that needs the other direction to make progress
  * (TLS: a read that must write, a write that must read). */
@@ -98,6 +100,7 @@ struct sock {
     uint64_t bytes_in, bytes_out;
     char *host; /* the host connect was given: TLS's default server name */
     struct sockspec spec;
+    struct relay *relay; /* attached or spliced (relay.c): the relay moves its bytes */
 };
 
 /* ---- how a listener hands connections on: the acceptor table ---- */
@@ -194,6 +197,31 @@ void sock_status(struct sock *s, json_t *st);
 void sock_free(struct sock *s);
 /** Answers @r with @s's own failure for @err, or the `os` error. */
 void sock_fail_io(struct sock *s, struct req *r, int err, const char *what);
+/** Sends what is queued on @s (answering whole writes that complete). */
+void stream_flush_queue(struct sock *s);
+
+/* ---- relay.c, attach.c: attach and splice (bytes without JSON) ---- */
+
+/** Registers the relays' per-worker table (before workers_start). */
+void relay_layer_init(void);
+/** If @s is attached or spliced, answers @r (-32602, @what refused) and returns true. */
+bool relay_refuse(struct sock *s, struct req *r, const char *what);
+/**
+ * `attach` of stream @s. With @upgrade the answer carries r->u.attach
+ * (worker and relay) for rpc/, which hands over the control connection's
+ * socket with relay_give_client() once the answer is out; else one end of
+ * a socket pair leaves with the answer (r->pass_fd).
+ */
+void stream_attach(struct sock *s, struct req *r, bool upgrade);
+/**
+ * For an `attach` "upgrade" answered on @worker with relay @relay: the
+ * control connection's socket @fd (taken; -1 when the connection ended
+ * first) and @held (taken, malloc'd), the bytes the client sent after its
+ * request. Any thread.
+ */
+void relay_give_client(int worker, uint64_t relay, int fd, uint8_t *held, size_t len);
+/** `splice` of r's a and b, run on a's worker (and then b's when they differ). */
+void stream_splice(struct worker *w, struct req *r);
 
 /* ---- datagram.c ---- */
 

@@ -20,7 +20,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kind.h"
+#include "relay.h"
 
 #define READ_CHUNK 65536
 
@@ -100,6 +100,10 @@ static bool waiter_wants(const struct handle *h, int wf)
 static void stream_update(struct handle *h)
 {
     struct sock *s = sock_of(h);
+    if (s->relay) {
+        relay_watch(s->relay); /* the relay decides what is watched */
+        return;
+    }
     if (h->state != HS_SUCCESS || h->fd < 0)
         return;
     bool rd = ((s->readers.count > 0 || watch_end(s)) && !s->eof && !s->rerr &&
@@ -272,6 +276,8 @@ static void read_timeout(struct req *r)
 static void stream_read(struct handle *h, struct req *r)
 {
     struct sock *s = sock_of(h);
+    if (relay_refuse(s, r, r->m->name))
+        return;
     json_t *nb = param(r, "nbytes");
     r->u.rd.exact = r->m->id == NETD_M_CHUNK;
     r->u.rd.peek = param_bool(r, "peek", false);
@@ -418,9 +424,18 @@ static void flush_queue(struct sock *s)
     after_drain(s);
 }
 
+void stream_flush_queue(struct sock *s)
+{
+    flush_queue(s);
+}
+
 static void stream_io(struct handle *h, int revents)
 {
     struct sock *s = sock_of(h);
+    if (s->relay) {
+        relay_run(s->relay);
+        return;
+    }
     if ((revents & EV_WRITE) && (s->tp_want & TP_WANT_WRITE))
         fill(s); /* a TLS read that had to write first */
     progress(s);
@@ -616,6 +631,8 @@ void sock_start(struct sock *s, int fd)
 static void stream_close(struct handle *h, const char *why)
 {
     struct sock *s = sock_of(h);
+    if (s->relay)
+        relay_sock_closed(s);
     reqlist_abort(&s->readers, why);
     writes_abort(s, why);
     while (s->wq_head)
@@ -698,6 +715,8 @@ static void stream_status(struct handle *h, json_t *st)
     json_t *tp = s->tp ? s->tp->status(s) : NULL;
     if (tp)
         json_object_set_new(st, "tls", tp);
+    if (s->relay)
+        json_object_set_new(st, "attached", json_true());
 }
 
 const struct handle_ops stream_ops = {

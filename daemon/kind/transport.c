@@ -54,7 +54,7 @@ static void plain_close(struct sock *s) {}
 
 const struct transport plain_transport = {
     .name = "plain",
-    .caps = TP_CAN_RELEASE | TP_CAN_OOB | TP_CAN_DISCONNECT | TP_CAN_UPGRADE,
+    .caps = TP_CAN_RELEASE | TP_CAN_OOB | TP_CAN_DISCONNECT | TP_CAN_UPGRADE | TP_CAN_SPLICE,
     .recv = plain_recv,
     .send = plain_send,
     .buffered = plain_none,

@@ -22,7 +22,7 @@ void m_read(struct worker *w, struct req *r)
 void m_write(struct worker *w, struct req *r)
 {
     struct handle *h = handle_get_kind(w, r, "handle", CONNECTED);
-    if (!h)
+    if (!h || relay_refuse(sock_of(h), r, "write"))
         return;
     uint8_t *data;
     size_t len;
@@ -63,7 +63,7 @@ void m_flush(struct worker *w, struct req *r)
 void m_shutdown(struct worker *w, struct req *r)
 {
     struct handle *h = handle_get_kind(w, r, "handle", 1u << HK_STREAM);
-    if (!h)
+    if (!h || relay_refuse(sock_of(h), r, "shutdown"))
         return;
     const char *mode = param_str(r, "mode");
     bool rd = !mode || strchr(mode, 'r'), wr = !mode || strchr(mode, 'w');

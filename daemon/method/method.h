@@ -11,7 +11,8 @@
  * accept, accept-loop), m_stream.c (read, chunk, write, pending, flush,
  * shutdown, localname, peername, disconnect), m_datagram.c (recv-from,
  * send-to), m_sockopt.c (setsockopt, getsockopt), m_fd.c (pair, release,
- * assign, local-addresses), m_tls.c (starttls, tls-config).
+ * assign, local-addresses), m_tls.c (starttls, tls-config), m_relay.c
+ * (attach, splice).
  */
 #ifndef NETD_METHOD_H
 #define NETD_METHOD_H
@@ -59,5 +60,7 @@ void m_assign(struct worker *w, struct req *r);
 void m_local_addresses(struct worker *w, struct req *r);
 void m_starttls(struct worker *w, struct req *r);
 void m_tls_config(struct worker *w, struct req *r);
+void m_attach(struct worker *w, struct req *r);
+void m_splice(struct worker *w, struct req *r);
 
 #endif

@@ -82,6 +82,16 @@ struct req {
             int wait_for; /* WF_* */
         } wait;
         struct {
+            bool upgrade;   /* mode "upgrade": rpc/ hands its connection over */
+            int worker;     /* set with relay when the handle is attached */
+            uint64_t relay; /* the relay waiting for the connection's socket */
+        } attach;
+        struct {
+            int phase; /* 1: a is reserved on a_worker, b's worker goes on */
+            int a_worker;
+            uint64_t a_relay;
+        } splice;
+        struct {
             int hop; /* worker + 1 to pass the request on to (send-to) */
             struct sockaddr_storage dest;
             socklen_t dest_len;

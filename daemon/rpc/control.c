@@ -304,13 +304,67 @@ static void control_notify(int worker, uint64_t conn_id, char *line, int credit_
         worker_post(worker, &m->hdr);
 }
 
+/* The answer to attach "upgrade" is out: the socket and the bytes the
+ * client sent after its request go to the relay, and the connection ends
+ * without closing the socket. */
+static void conn_handover(struct conn *c)
+{
+    const char *rest;
+    size_t n = netd_line_rest(&c->lines, &rest);
+    uint8_t *held = n ? malloc(n) : NULL;
+    if (held)
+        memcpy(held, rest, n);
+    int fd = c->fd, worker = c->up_worker;
+    uint64_t relay = c->up_relay;
+    c->fd = -1;
+    c->up_relay = 0;
+    conn_close(c);
+    relay_give_client(worker, relay, held || !n ? fd : -1, held, held ? n : 0);
+    if (n && !held)
+        close(fd);
+}
+
+bool control_upgrade_begin(struct conn *c, uint64_t batch_id)
+{
+    if (batch_id || c->batches || c->inflight > 1 || c->upgrading)
+        return false;
+    c->upgrading = true;
+    ev_io_stop(c->w->loop, &c->rio);
+    return true;
+}
+
+void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t relay)
+{
+    struct conn *c = control_find(w, conn_id);
+    if (!c || c->closing) {
+        if (relay)
+            relay_give_client(worker, relay, -1, NULL, 0);
+        return;
+    }
+    if (relay) {
+        c->up_worker = worker;
+        c->up_relay = relay;
+        mark_dirty(c);
+        return;
+    }
+    /* It failed: the connection goes on speaking JSON-RPC. */
+    c->upgrading = false;
+    conn_process(c);
+    if (!c->closing && !c->paused && !c->upgrading && !c->read_eof)
+        ev_io_start(c->w->loop, &c->rio);
+}
+
 static void conn_after_write(struct conn *c)
 {
+    if (c->up_relay && buf_used(&c->out) == 0) {
+        conn_handover(c);
+        return;
+    }
     pay_credits(c);
     if (c->paused && buf_used(&c->out) <= netd_cfg.out_low) {
         c->paused = false;
         conn_process(c);
-        if (!c->closing && !c->paused && !c->read_eof)
+        if (!c->closing && !c->paused && !c->read_eof && !c->upgrading)
             ev_io_start(c->w->loop, &c->rio);
     }
     if (!c->closing && c->read_eof && c->inflight == 0 && buf_used(&c->out) == 0)
@@ -498,7 +552,7 @@ static void line_fds(struct conn *c, uint64_t from, uint64_t to, struct fdset *o
  * its answers to drain. */
 static void conn_process(struct conn *c)
 {
-    while (!c->closing && !c->paused) {
+    while (!c->closing && !c->paused && !c->upgrading) {
         if (buf_used(&c->out) > netd_cfg.out_high) {
             c->paused = true;
             ev_io_stop(c->w->loop, &c->rio);
@@ -677,8 +731,12 @@ static void conn_close(struct conn *c)
     ev_io_stop(c->w->loop, &c->rio);
     ev_io_stop(c->w->loop, &c->wio);
     ev_timer_stop(c->w->loop, &c->hup);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     c->fd = -1;
+    if (c->up_relay) /* the relay waits for a socket that will not come */
+        relay_give_client(c->up_worker, c->up_relay, -1, NULL, 0);
+    c->up_relay = 0;
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
     monitor_conn_closed(c->w, c);

@@ -45,6 +45,11 @@ struct conn {
     /* Credits owed to accept loops for notifications still queued here. */
     struct credit *credits;
     struct trust trust; /* tls-config; NULL paths: the system's */
+    /* attach "upgrade": no more requests are read while it runs; once it
+     * succeeded and its answer is out, the socket goes to the relay. */
+    bool upgrading;
+    int up_worker;
+    uint64_t up_relay;
 };
 
 /** Registers rpc/ with the layers below and the workers (before workers_start). */
@@ -65,6 +70,11 @@ void control_reply(struct worker *w, uint64_t conn_id, uint64_t batch_id, size_t
 struct fdset;
 /** Takes the next descriptor of @set (those that came with a request line), or -1. */
 int fdset_take(struct fdset *set);
+/** Connection @c asks for attach "upgrade" (request not yet run): false if it may not now. */
+bool control_upgrade_begin(struct conn *c, uint64_t batch_id);
+/** The attach "upgrade" of connection @conn_id was answered: on @worker's relay @relay,
+ * or failed (@relay 0) and the connection reads requests again. After control_reply. */
+void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t relay);
 
 /** Runs one parsed request message @msg of @c (taken); @fds came with its line. */
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,

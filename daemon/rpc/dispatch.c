@@ -17,7 +17,7 @@
 #include "handlename.h"
 #include "rpc.h"
 
-enum route { R_LOCAL, R_HANDLE, R_NEW };
+enum route { R_LOCAL, R_HANDLE, R_NEW, R_SPLICE };
 
 static const struct {
     method_fn fn;
@@ -58,6 +58,8 @@ static const struct {
     [NETD_M_STARTTLS] = {m_starttls, R_HANDLE},
     [NETD_M_TLS_CONFIG] = {m_tls_config, R_LOCAL},
     [NETD_M_DISCONNECT] = {m_disconnect, R_HANDLE},
+    [NETD_M_ATTACH] = {m_attach, R_HANDLE},
+    [NETD_M_SPLICE] = {m_splice, R_SPLICE},
     [NETD_M_MONITOR] = {m_monitor, R_LOCAL},
 };
 
@@ -80,6 +82,9 @@ struct reply_msg {
     size_t slot;
     char *line;
     int fd;
+    bool upgrade; /* attach "upgrade": up_relay on up_worker, or 0 when it failed */
+    int up_worker;
+    uint64_t up_relay;
 };
 
 static void on_req(struct worker *w, struct msg *m)
@@ -93,6 +98,8 @@ static void on_reply(struct worker *w, struct msg *m)
 {
     struct reply_msg *rm = (struct reply_msg *)m;
     control_reply(w, rm->conn_id, rm->batch_id, rm->slot, rm->line, rm->fd);
+    if (rm->upgrade)
+        control_upgrade(w, rm->conn_id, rm->up_worker, rm->up_relay);
     free(rm);
 }
 
@@ -106,9 +113,12 @@ static void dispatch_reply(struct req *r, char *line)
         close(fd);
         fd = -1;
     }
+    bool upgrade = r->m->id == NETD_M_ATTACH && r->u.attach.upgrade;
     struct worker *self = worker_self();
     if (self && self->index == r->conn_worker) {
         control_reply(self, r->conn_id, r->batch_id, r->batch_slot, line, fd);
+        if (upgrade)
+            control_upgrade(self, r->conn_id, r->u.attach.worker, r->u.attach.relay);
         return;
     }
     struct reply_msg *m = malloc(sizeof *m);
@@ -124,6 +134,9 @@ static void dispatch_reply(struct req *r, char *line)
     m->slot = r->batch_slot;
     m->line = line;
     m->fd = fd;
+    m->upgrade = upgrade;
+    m->up_worker = r->u.attach.worker;
+    m->up_relay = upgrade ? r->u.attach.relay : 0;
     worker_post(r->conn_worker, &m->hdr);
 }
 
@@ -173,6 +186,11 @@ static int route_target(struct conn *c, struct req *r)
         r->has_target = true;
         r->target_worker = wi;
         r->target_seq = seq;
+        break;
+    case R_SPLICE:
+        /* a's worker first; it passes the request on to b's (kind/attach.c) */
+        if (parse_name(json_object_get(r->params, "a"), &wi, &seq) < 0)
+            return -1;
         break;
     case R_NEW:
         /* A new socket lives where its connection lives: every later call
@@ -233,6 +251,16 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         json_decref(msg);
         return;
     }
+    const char *mode = json_string_value(json_object_get(rq.params, "mode"));
+    bool upgrade = m->id == NETD_M_ATTACH && (!mode || strcmp(mode, "upgrade") == 0);
+    if (upgrade && !control_upgrade_begin(c, batch_id)) {
+        snprintf(buf, sizeof buf,
+                 "attach with mode \"upgrade\" must be the only request in flight on its "
+                 "connection (not in a batch); wait for the other answers, or use mode \"fd\"");
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
+        json_decref(msg);
+        return;
+    }
     if (c->inflight > netd_cfg.max_inflight) {
         snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
                  netd_cfg.max_inflight);
@@ -262,6 +290,8 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
     r->pass_fd = m->id == NETD_M_ASSIGN ? fdset_take(fds) : -1;
+    if (upgrade)
+        r->u.attach.upgrade = true;
     json_object_del(msg, "params");
     json_object_del(msg, "id");
     json_decref(msg);

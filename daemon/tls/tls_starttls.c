@@ -38,6 +38,8 @@ static void starttls_timeout(struct req *r)
 static bool can_upgrade(struct req *r, struct sock *sk)
 {
     struct handle *h = &sk->h;
+    if (relay_refuse(sk, r, "starttls"))
+        return false;
     if (sk->tp && !(sk->tp->caps & TP_CAN_UPGRADE)) {
         req_fail(r, NETD_E_WRONG_KIND, json_pack("{s:s}", "kind", sk->tp->name),
                  "%s already speaks TLS", h->name);

@@ -12,6 +12,10 @@
  * (c) TLS (bench_tls.c): handshakes per second and bulk throughput both
  *     ways through netd, and the same with a wolfSSL client of our own, as
  *     ratios netd/direct.
+ * (e) the data plane (bench_relay.c): uploads to a local sink directly, through
+ *     a socat unix-to-TCP relay, through attach (fd, upgrade) and splice, and
+ *     TLS through attach against OpenSSL on both ends, as ratios to socat
+ *     and to OpenSSL.
  * (d) connect rate: `connect` + `close` of a loopback TCP connection, one
  *     at a time, for S seconds; with --as-uid the whole run is another uid,
  *     so netd's work for a caller other than root is measured (issue 8).
@@ -35,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_relay.h"
 #include "bench_tls.h"
 #include "codec.h"
 #include "line.h"
@@ -57,6 +62,9 @@ struct options {
     bool tls;         /* run the TLS benchmarks too */
     size_t tls_bulk;  /* bytes of each TLS transfer */
     long long as_uid; /* -1: stay who we are */
+    bool relay;       /* run the data plane phases */
+    bool only_relay;  /* ... and nothing else */
+    size_t relay_bulk;
 };
 
 static double now(void)
@@ -659,6 +667,36 @@ static json_t *tls_json(const struct tls_bench *t)
                      "ratio", t->down_direct_s / t->down_netd_s);
 }
 
+static void print_relay_text(const struct relay_bench *r)
+{
+    printf("upload %.0f MiB to a local TCP sink, MB/s (best of 3):\n", (double)r->bulk / 1048576);
+    printf("  direct TCP %.0f; socat unix->TCP %.0f%s\n", r->direct, r->socat,
+           r->have_socat ? "" : " (socat not installed)");
+    double base = r->socat > 0 ? r->socat : 0;
+    printf("  attach fd %.0f (%.2fx socat); attach upgrade %.0f (%.2fx); splice %.0f (%.2fx)\n",
+           r->attach_fd, base ? r->attach_fd / base : 0, r->attach_upgrade,
+           base ? r->attach_upgrade / base : 0, r->splice, base ? r->splice / base : 0);
+    if (r->have_python)
+        printf("tls upload %.0f MiB, MB/s: OpenSSL both ends %.0f; through attach %.0f "
+               "(%.2fx OpenSSL)\n",
+               (double)r->tls_bulk / 1048576, r->tls_openssl, r->tls_attach,
+               r->tls_openssl > 0 ? r->tls_attach / r->tls_openssl : 0);
+}
+
+static json_t *relay_json(const struct relay_bench *r)
+{
+    double base = r->socat;
+    return json_pack("{s:I,s:{s:f,s:f,s:f,s:f,s:f},s:{s:f,s:f,s:f},s:I,s:{s:f,s:f,s:f}}",
+                     "bulk_bytes", (json_int_t)r->bulk, "upload_mb_per_second", "direct", r->direct,
+                     "socat", r->socat, "attach_fd", r->attach_fd, "attach_upgrade",
+                     r->attach_upgrade, "splice", r->splice, "ratio_to_socat", "attach_fd",
+                     base ? r->attach_fd / base : 0, "attach_upgrade",
+                     base ? r->attach_upgrade / base : 0, "splice", base ? r->splice / base : 0,
+                     "tls_bulk_bytes", (json_int_t)r->tls_bulk, "tls_upload_mb_per_second",
+                     "openssl", r->tls_openssl, "attach", r->tls_attach, "ratio",
+                     r->tls_openssl > 0 ? r->tls_attach / r->tls_openssl : 0);
+}
+
 static void print_text(const struct options *o, const struct ping_result *p,
                        const struct echo_result *e, const struct connect_result *k)
 {
@@ -677,7 +715,7 @@ static void print_text(const struct options *o, const struct ping_result *p,
 
 static void print_json(const struct options *o, const struct ping_result *p,
                        const struct echo_result *e, const struct connect_result *k,
-                       const struct tls_bench *t)
+                       const struct tls_bench *t, const struct relay_bench *r)
 {
     json_t *doc = json_pack(
         "{s:{s:i, s:i, s:I, s:f, s:f},"
@@ -695,6 +733,8 @@ static void print_json(const struct options *o, const struct ping_result *p,
                                       (double)k->count / k->elapsed));
     if (doc && t)
         json_object_set_new(doc, "tls", tls_json(t));
+    if (doc && r)
+        json_object_set_new(doc, "data_plane", relay_json(r));
     if (!doc)
         die("%s", "cannot build the JSON output");
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -706,7 +746,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: netd-bench [--socket NAME] [--clients C] [--depth P] [--seconds S]\n"
                "                  [--size BYTES] [--tls-bulk BYTES] [--no-tls] [--as-uid UID]\n"
-               "                  [--json]\n"
+               "                  [--relay-bulk BYTES] [--no-relay] [--only-relay] [--json]\n"
                "Measures a running netd: ping requests/s with C clients keeping P requests\n"
                "in flight each, and the round trip of SIZE bytes to a loopback echo server\n"
                "through netd and directly. Each phase runs S seconds.\n"
@@ -716,7 +756,11 @@ static void usage(FILE *f)
                "--as-uid: run everything as that uid and its gid (needs root; netd must\n"
                "serve it: --allow-uid), to measure what netd does for other callers.\n"
                "Defaults: $NETD_SOCKET or @netd, 4 clients, depth 16, 3 s, 1024 bytes,\n"
-               "64 MiB.\n");
+               "64 MiB.\n"
+               "The data plane: RELAY-BULK bytes (default 512 MiB) uploaded directly, through\n"
+               "socat, attach (fd, upgrade) and splice, and TLS-BULK bytes through attach\n"
+               "and with OpenSSL on both ends (python3); --no-relay skips this,\n"
+               "--only-relay runs nothing else.\n");
 }
 
 /* An integer option in [min, max], or exit with usage. */
@@ -734,17 +778,14 @@ static long long int_arg(const char *s, long long min, long long max, const char
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
-                                         {"clients", required_argument, 0, 'c'},
-                                         {"depth", required_argument, 0, 'd'},
-                                         {"seconds", required_argument, 0, 't'},
-                                         {"size", required_argument, 0, 'z'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"tls-bulk", required_argument, 0, 'b'},
-                                         {"no-tls", no_argument, 0, 'n'},
-                                         {"as-uid", required_argument, 0, 'u'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"socket", required_argument, 0, 's'},   {"clients", required_argument, 0, 'c'},
+        {"depth", required_argument, 0, 'd'},    {"seconds", required_argument, 0, 't'},
+        {"size", required_argument, 0, 'z'},     {"json", no_argument, 0, 'j'},
+        {"tls-bulk", required_argument, 0, 'b'}, {"no-tls", no_argument, 0, 'n'},
+        {"as-uid", required_argument, 0, 'u'},   {"relay-bulk", required_argument, 0, 'r'},
+        {"no-relay", no_argument, 0, 'R'},       {"only-relay", no_argument, 0, 'O'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 's')
@@ -763,6 +804,12 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->tls_bulk = (size_t)int_arg(optarg, 1, 1ll << 34, "tls-bulk");
         else if (c == 'n')
             o->tls = false;
+        else if (c == 'r')
+            o->relay_bulk = (size_t)int_arg(optarg, 1, 1ll << 36, "relay-bulk");
+        else if (c == 'R')
+            o->relay = false;
+        else if (c == 'O')
+            o->only_relay = true;
         else if (c == 'u')
             o->as_uid = int_arg(optarg, 1, 0x7fffffff, "as-uid");
         else {
@@ -784,25 +831,45 @@ int main(int argc, char **argv)
                         .size = 1024,
                         .tls = true,
                         .tls_bulk = 64u << 20,
-                        .as_uid = -1};
+                        .as_uid = -1,
+                        .relay = true,
+                        .relay_bulk = 512u << 20};
     parse_args(argc, argv, &o);
     srandom((unsigned)time(NULL));
     if (o.as_uid >= 0 &&
         (setgroups(0, NULL) < 0 || setgid((gid_t)o.as_uid) < 0 || setuid((uid_t)o.as_uid) < 0))
         die("--as-uid: %s", strerror(errno));
 
+    struct relay_bench r;
+    if (o.only_relay) {
+        if (bench_relay(o.socket, o.relay_bulk, o.tls_bulk, &r) < 0)
+            exit(1);
+        if (o.json) {
+            json_t *doc = json_pack("{s:o}", "data_plane", relay_json(&r));
+            json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+            putchar('\n');
+            json_decref(doc);
+        } else {
+            print_relay_text(&r);
+        }
+        return 0;
+    }
     struct ping_result p = bench_ping(&o);
     struct echo_result e = bench_echo(&o);
     struct connect_result k = bench_connect(&o);
     struct tls_bench t;
     if (o.tls && bench_tls(o.socket, o.seconds, o.tls_bulk, &t) < 0)
         exit(1);
+    if (o.relay && bench_relay(o.socket, o.relay_bulk, o.tls_bulk, &r) < 0)
+        exit(1);
     if (o.json) {
-        print_json(&o, &p, &e, &k, o.tls ? &t : NULL);
+        print_json(&o, &p, &e, &k, o.tls ? &t : NULL, o.relay ? &r : NULL);
     } else {
         print_text(&o, &p, &e, &k);
         if (o.tls)
             print_tls_text(&t);
+        if (o.relay)
+            print_relay_text(&r);
     }
     return 0;
 }

@@ -165,6 +165,7 @@ class Lab:
         n = len(self.p.accepted)
         h = self.c.call("connect", {"host": "127.0.0.1", "port": self.p.port()})["handle"]
         peer = self.p.last(n)
+        self.peer = peer
         if data:
             peer.sendall(data)
             self.c.call("wait", {"handle": h, "for": "readable", "timeout": 5})
@@ -203,8 +204,24 @@ def prepare(method, lab, params):
     if method in ("read", "chunk"):
         h = lab.stream(b"hello")
     elif method in ("write", "pending", "flush", "shutdown", "close", "cancel", "localname",
-                    "peername", "status", "wait", "keep", "setsockopt", "getsockopt", "release"):
+                    "peername", "status", "wait", "keep", "setsockopt", "getsockopt", "release",
+                    "attach"):
         h = lab.stream()
+    elif method == "splice":
+        p["a"] = lab.stream(b"hello")
+        pa = lab.peer
+        p["b"] = lab.stream()
+        pb = lab.peer
+
+        def after(c):
+            # Both directions end: a's peer ends its side once b has the
+            # bytes, and b's peer ends its side.
+            got = b""
+            pb.settimeout(10)
+            while len(got) < 5:
+                got += pb.recv(100)
+            pa.shutdown(socket.SHUT_WR)
+            pb.shutdown(socket.SHUT_WR)
     elif method == "starttls":
         h = lab.c.call("connect", {"host": "127.0.0.1", "port": lab.p.tls.getsockname()[1]})["handle"]
         p["cafile"] = lab.p.cert

@@ -92,7 +92,7 @@ static void test_transports_and_acceptors_are_complete(void **state)
     check_acceptor(&tls_acceptor);
     /* What TLS cannot do is said by capability, not by asking for TLS. */
     assert_int_equal(plain_transport.caps,
-                     TP_CAN_RELEASE | TP_CAN_OOB | TP_CAN_DISCONNECT | TP_CAN_UPGRADE);
+                     TP_CAN_RELEASE | TP_CAN_OOB | TP_CAN_DISCONNECT | TP_CAN_UPGRADE | TP_CAN_SPLICE);
     assert_int_equal(tls_transport.caps, 0);
     assert_true(plain_acceptor.releasable);
     assert_false(tls_acceptor.releasable);

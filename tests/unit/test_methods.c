@@ -156,6 +156,8 @@ static const struct {
                  "verify_client:b timeout:t keep:b"},
     {"tls-config", "cafile:f capath:f"},
     {"disconnect", "handle:h*"},
+    {"attach", "handle:h* mode:e"},
+    {"splice", "a:h* b:h* wait:b"},
     {"monitor", ""},
 };
 
