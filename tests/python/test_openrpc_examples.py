@@ -146,13 +146,17 @@ class Peers:
     def port(self):
         return self.tcp.getsockname()[1]
 
-    def last(self, before):
-        """The connection accepted after @before were."""
-        for _ in range(500):
-            if len(self.accepted) > before:
-                return self.accepted[before]
+    def peer_of(self, port):
+        """The accepted connection whose far end is netd's local @port."""
+        for _ in range(1000):
+            for s in list(self.accepted):
+                try:
+                    if s.getpeername()[1] == port:
+                        return s
+                except OSError:
+                    pass
             time.sleep(0.01)
-        raise Failure("the peer accepted nothing")
+        raise Failure("the peer accepted no connection from port %d" % port)
 
 
 class Lab:
@@ -162,9 +166,8 @@ class Lab:
         self.c, self.p = conn, peers
 
     def stream(self, data=None):
-        n = len(self.p.accepted)
         h = self.c.call("connect", {"host": "127.0.0.1", "port": self.p.port()})["handle"]
-        peer = self.p.last(n)
+        peer = self.p.peer_of(self.c.call("localname", {"handle": h})["port"])
         self.peer = peer
         if data:
             peer.sendall(data)
