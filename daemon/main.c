@@ -233,8 +233,6 @@ int main(int argc, char **argv)
         netd_log(LOG_ERR, "cannot start threads");
         return 1;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
@@ -243,6 +241,10 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &sigterm);
     ev_signal_start(loop, &sigint);
     ev_signal_start(loop, &sighup);
+    /* Only now: the control sockets already take connections, so a client
+     * may signal netd (a reload) before this; the signal waited, blocked,
+     * and is handled instead of killing netd by its default action. */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (accept_start(loop, socks, nsocks, NULL) < 0)
         return 1;
     netd_log(LOG_INFO, "serving %d control socket%s with %d workers", nsocks,

@@ -46,29 +46,61 @@ static void line_compact(struct netd_line *lb)
     lb->len = rest;
 }
 
-/* Makes room for @extra more bytes after len, growing geometrically, or
- * shrinking a large buffer that has become empty. */
-static int line_reserve(struct netd_line *lb, size_t extra)
+/* The allocation holding the unread bytes and @extra more needs: grown
+ * geometrically, but never past the longest line plus one read (a line
+ * that long is dropped), and shrunk back when a large buffer is empty.
+ * 0 when no size fits. */
+static size_t line_cap_for(const struct netd_line *lb, size_t extra)
 {
-    line_compact(lb);
-    if (extra > SIZE_MAX - lb->len)
-        return NETD_LINE_NOMEM;
-    size_t need = lb->len + extra;
+    size_t rest = lb->len - lb->start;
+    if (extra > SIZE_MAX - rest)
+        return 0;
+    size_t need = rest + extra;
     size_t cap = lb->cap;
-    if (lb->len == 0 && cap > LINE_MIN_CAP && need <= cap / 4)
+    if (rest == 0 && cap > LINE_MIN_CAP && need <= cap / 4)
         cap = LINE_MIN_CAP;
     else if (need <= cap)
-        return 0;
+        return cap;
     if (cap < LINE_MIN_CAP)
         cap = LINE_MIN_CAP;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    size_t most = lb->max < SIZE_MAX - LINE_SLACK ? lb->max + LINE_SLACK : SIZE_MAX;
+    if (cap > most && need <= most)
+        cap = most;
+    return cap;
+}
+
+/* Makes room for @extra more bytes after len. */
+static int line_reserve(struct netd_line *lb, size_t extra)
+{
+    line_compact(lb);
+    size_t cap = line_cap_for(lb, extra);
+    if (cap == 0)
+        return NETD_LINE_NOMEM;
+    if (cap == lb->cap)
+        return 0;
     char *nb = realloc(lb->buf, cap);
     if (!nb)
         return NETD_LINE_NOMEM;
     lb->buf = nb;
     lb->cap = cap;
     return 0;
+}
+
+size_t netd_line_cap_after(const struct netd_line *lb, size_t n)
+{
+    size_t cap = line_cap_for(lb, n);
+    return cap ? cap : SIZE_MAX;
+}
+
+void netd_line_trim(struct netd_line *lb)
+{
+    if (lb->len == lb->start && lb->cap > LINE_MIN_CAP) {
+        free(lb->buf);
+        lb->buf = NULL;
+        lb->start = lb->len = lb->cap = lb->scan = 0;
+    }
 }
 
 int netd_line_feed(struct netd_line *lb, const char *data, size_t n)

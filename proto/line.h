@@ -24,6 +24,9 @@ struct netd_line {
     unsigned long long done; /* stream offset past the last byte returned or dropped */
 };
 
+/* What the buffer may hold past the longest line: one read's worth. */
+#define LINE_SLACK 65536u
+
 enum { NETD_LINE_NONE = 0, NETD_LINE_OK = 1, NETD_LINE_TOOLONG = -1, NETD_LINE_NOMEM = -2 };
 
 /** Prepares @lb for lines of at most @max bytes. */
@@ -55,6 +58,22 @@ int netd_line_next(struct netd_line *lb, char **line, size_t *len);
  * @len bytes, it spans [done - len - 1, done), its '\n' included.
  */
 unsigned long long netd_line_done(const struct netd_line *lb);
+
+/**
+ * The allocation the buffer will have once @n more bytes are fed (at most
+ * max + LINE_SLACK while a line fits), so that a caller can account for the
+ * memory before feeding. SIZE_MAX if no allocation would fit.
+ */
+size_t netd_line_cap_after(const struct netd_line *lb, size_t n);
+
+/** The allocation in bytes now. */
+static inline size_t netd_line_cap(const struct netd_line *lb)
+{
+    return lb->cap;
+}
+
+/** Gives a large buffer back when it holds nothing (an idle connection keeps none). */
+void netd_line_trim(struct netd_line *lb);
 
 /** Bytes buffered that do not yet form a complete line. */
 size_t netd_line_buffered(const struct netd_line *lb);

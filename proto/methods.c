@@ -158,7 +158,7 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
     M(NETD_M_WAIT, "wait", p_wait, "Wait until a handle reaches a state, then return its status."),
     M(NETD_M_KEEP, "keep", p_handle, "Keep a handle after this control connection ends."),
     M(NETD_M_HANDLES, "handles", p_none, "Status of every handle of the caller."),
-    M(NETD_M_STATS, "stats", p_none, "Daemon-wide figures."),
+    M(NETD_M_STATS, "stats", p_none, "Daemon-wide figures (root), or the caller's own."),
     M(NETD_M_ACCEPT_LOOP, "accept-loop", p_handle,
       "Accept every connection, announcing each with an `accepted` notification."),
     M(NETD_M_SERVER, "server", p_server, "listen and accept-loop in one call; answers at once."),

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <ev.h>
 #include <jansson.h>
@@ -55,6 +56,11 @@ struct netd_config {
     unsigned max_inflight; /* requests in flight per control connection */
     size_t out_high;       /* answers queued for a client before netd stops reading it */
     size_t out_low;        /* ... and resumes */
+    size_t max_memory;       /* bytes netd holds for one uid (budget.c) */
+    size_t max_memory_conn;  /* ... of which one control connection's own buffers (0: max_memory) */
+    size_t max_memory_total; /* bytes netd holds for all uids together (0: no such cap) */
+    size_t max_conns_uid;    /* control connections per uid (root: no limit) */
+    size_t max_lookups_uid;  /* name lookups one uid has running at once */
     uid_t allow_uid[NETD_MAX_ALLOW];
     int n_allow_uid;
     gid_t allow_gid[NETD_MAX_ALLOW];
@@ -101,6 +107,143 @@ void options_print(FILE *f, const struct netd_config *c);
 void netd_control_addr_add(int fd);
 /** Whether @sa is the address of one of netd's control sockets. */
 bool netd_is_control_addr(const struct sockaddr *sa, socklen_t len);
+/** Whether @st is the file of one of netd's control sockets (same device and inode). */
+bool netd_is_control_file(const struct stat *st);
+
+/* ---- acting with the caller's identity (creds.c) ---- */
+
+#define STAT_KINDS 8 /* handle kinds counted in figures */
+
+/* What one uid has done through netd, for `stats` of callers other than
+ * root: counters shared by every worker (relaxed atomics, stat_add). */
+struct uid_stats {
+    uint64_t key;         /* uid + 1; 0: a free slot */
+    uint64_t connections; /* control connections open now */
+    uint64_t requests;    /* requests run, since netd started */
+    uint64_t handles[STAT_KINDS];
+    uint64_t bytes_in, bytes_out; /* through its handles, since netd started */
+};
+
+/**
+ * Who a request is for: the peer of a control connection, as SO_PEERCRED
+ * (uid, gid, pid) and SO_PEERGROUPS (every supplementary group) gave it at
+ * accept. Never changed once made; shared between threads by reference
+ * (ident_ref/ident_unref, atomic). NULL wherever an identity is taken
+ * means netd's own work, which acts as netd.
+ */
+struct ident {
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    int ngroups;
+    gid_t *groups;
+    struct uid_stats *stats; /* its uid's figures; NULL for root (the daemon's are root's) */
+    int refs;
+};
+
+/** Adds @delta to @id's figure @field (nothing for root, whose figures are the daemon's). */
+#define IDENT_STAT_ADD(id, field, delta)                                                           \
+    do {                                                                                           \
+        if ((id) && (id)->stats)                                                                   \
+            stat_add(&(id)->stats->field, (delta));                                                \
+    } while (0)
+
+/** The identity of the peer of unix socket @fd; NULL with errno when it cannot be read. */
+struct ident *ident_from_peer(int fd);
+/** A new identity with one reference (@groups copied); NULL on OOM. */
+struct ident *ident_new(uid_t uid, gid_t gid, pid_t pid, const gid_t *groups, int ngroups);
+/** Adds a reference to @id (may be NULL) and returns it; any thread. */
+struct ident *ident_ref(struct ident *id);
+/** Drops a reference to @id (may be NULL); the last one frees it. */
+void ident_unref(struct ident *id);
+/** Whether @id's primary or a supplementary group is @g. */
+bool ident_in_group(const struct ident *id, gid_t g);
+/** Whether netd acts for @id with its own credentials: root, netd's own uid, or NULL. */
+bool ident_is_netd(const struct ident *id);
+/** Whether @id is root (uid 0) or NULL (netd's own work). */
+bool ident_is_root(const struct ident *id);
+
+/*
+ * The only calls that act with another identity. Each wrapper does its one
+ * system call with the caller's euid, egid and groups on this thread (raw
+ * setresuid/setresgid/setgroups, which change only the calling thread), and
+ * switches back before it returns; for ident_is_netd() callers it is the
+ * plain call. Each returns what the call returns, or a negated errno (the
+ * kernel's when it refused the caller; EPERM if netd cannot switch).
+ */
+int creds_socket(const struct ident *id, int domain, int type, int protocol);
+int creds_socketpair(const struct ident *id, int domain, int type, int protocol, int sv[2]);
+int creds_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen_t len);
+/** connect(2); as the caller for unix addresses (the peer's SO_PEERCRED is then the caller). */
+int creds_connect(const struct ident *id, int fd, const struct sockaddr *sa, socklen_t len);
+/** sendto(2); as the caller when @to is a unix address. */
+ssize_t creds_sendto(const struct ident *id, int fd, const void *buf, size_t len, int flags,
+                     const struct sockaddr *to, socklen_t tolen);
+/** accept4(2): the accepted socket belongs to the caller. */
+int creds_accept(const struct ident *id, int fd, int flags);
+/** setsockopt(2), as the caller unless the option needs no privilege at all. */
+int creds_setsockopt(const struct ident *id, int fd, int level, int name, const void *val,
+                     socklen_t len);
+int creds_open(const struct ident *id, const char *path, int flags);
+int creds_stat(const struct ident *id, const char *path, struct stat *st);
+int creds_fstatat(const struct ident *id, int dirfd, const char *name, struct stat *st, int flags);
+int creds_unlinkat(const struct ident *id, int dirfd, const char *name, int flags);
+
+/* Files a caller names (TLS certificates, keys, trust stores): read whole
+ * into memory as the caller, so nothing else ever opens them. */
+#define NETD_FILE_MAX (4u << 20)       /* one file */
+#define NETD_DIR_FILES_MAX (16u << 20) /* the files of one directory together */
+#define NETD_DIR_ENTRIES_MAX 4096      /* entries of one directory looked at */
+
+enum file_err {
+    FILE_OK = 0,
+    FILE_EOPEN,   /* the kernel refused to open it as the caller: errno in err */
+    FILE_ENOTREG, /* not a regular file (a FIFO, a device, a directory) */
+    FILE_ETOOBIG, /* larger than the bound */
+    FILE_EREAD,   /* reading failed: errno in err */
+    FILE_ENOTDIR, /* a directory was wanted */
+};
+
+struct filedata {
+    uint8_t *data; /* malloc'd, with a NUL after the last byte */
+    size_t len;
+    struct stat st; /* fstat of the descriptor the caller opened */
+    int err;        /* errno of FILE_EOPEN / FILE_EREAD */
+};
+
+struct filelist {
+    struct filedata *files;
+    char **names;
+    size_t count;
+    struct stat dir;
+    int err;
+};
+
+/**
+ * Opens @path as @id (O_NONBLOCK, so a FIFO never blocks the thread), and
+ * reads it if it is a regular file of at most @max bytes. FILE_OK, or why
+ * not; @out is filled (filedata_free) either way.
+ */
+enum file_err creds_read_file(const struct ident *id, const char *path, size_t max,
+                              struct filedata *out);
+/**
+ * Opens directory @path as @id and reads each regular file in it that @id
+ * may open (hidden names skipped; links followed with @id's rights), in
+ * the directory's order: at most NETD_DIR_ENTRIES_MAX entries, each at most
+ * NETD_FILE_MAX and together at most NETD_DIR_FILES_MAX bytes (else
+ * FILE_ETOOBIG). Entries it cannot open or that are not regular are left
+ * out. filelist_free frees @out either way.
+ */
+enum file_err creds_read_dir(const struct ident *id, const char *path, struct filelist *out);
+void filedata_free(struct filedata *f);
+void filelist_free(struct filelist *l);
+
+/** The first port an unprivileged caller may bind (ip_unprivileged_port_start; read at
+ * the first call and by creds_reload()). */
+int netd_unprivileged_port_start(void);
+/** Reads the figures netd takes from the system again (the unprivileged port start);
+ * for a configuration reload. */
+void creds_reload(void);
 
 /* ---- logging (log.c) ---- */
 
@@ -168,6 +311,40 @@ int buf_append(struct buf *b, const void *p, size_t n);
 void buf_consume(struct buf *b, size_t n);
 void buf_free(struct buf *b);
 
+/**
+ * Like buf_reserve, but any growth of @b's allocation is first charged to
+ * @uid (mem_charge at @level); -ENOBUFS when the budget refuses it.
+ */
+int buf_reserve_for(struct buf *b, size_t extra, uid_t uid, int level);
+/** buf_free of a buffer grown with buf_reserve_for: its allocation goes back to @uid. */
+void buf_free_for(struct buf *b, uid_t uid);
+
+/* ---- what each uid holds: memory, connections, lookups (budget.c) ---- */
+
+enum uid_count { UC_MEMORY, UC_CONNS, UC_LOOKUPS, UC__COUNT };
+/** The shared counter @which of @uid (any thread, atomic); NULL if the table is full. */
+uint64_t *uid_counter(uid_t uid, enum uid_count which);
+/** Adds one to counter @which of @uid unless that passes @max; whether it did. */
+bool uid_take(uid_t uid, enum uid_count which, uint64_t max);
+void uid_give(uid_t uid, enum uid_count which);
+uint64_t uid_get(uid_t uid, enum uid_count which);
+
+/* How a charge is checked: against the budget, with the small overdraft
+ * of calls that drain memory (reads, close), or not at all (memory the
+ * daemon is already committed to, such as the answer of a call it took). */
+enum mem_level { MEM_NORMAL, MEM_DRAIN, MEM_FORCE };
+/** Charges @n bytes to @uid: false, and nothing charged, past its --max-memory or
+ * the daemon's --max-memory-total (root keeps the last --max-memory of it). */
+bool mem_charge(uid_t uid, size_t n, enum mem_level level);
+void mem_release(uid_t uid, size_t n);
+/** Whether @uid is at its budget (new work that needs memory is refused). */
+bool mem_over(uid_t uid);
+/** Bytes charged for every uid together. */
+uint64_t mem_total(void);
+/** Gives freed memory back to the system (malloc_trim) when the charged total has
+ * fallen well below its peak since the last time; any thread, one at a time. */
+void mem_trim(void);
+
 /* ---- id maps: uint64 key -> pointer, owned by one thread (idmap.c) ---- */
 
 struct idmap {
@@ -196,8 +373,6 @@ struct msg {
     msg_fn fn;
 };
 
-#define STAT_KINDS 8
-
 struct worker_stats {
     /* Written by the owning worker, read by any thread for `stats`. */
     uint64_t connections;
@@ -215,6 +390,7 @@ struct worker {
     ev_async wake;
     ev_prepare flush; /* runs the flush hooks once per loop turn */
     ev_check reap;    /* runs the reap hooks after the callbacks of a turn */
+    ev_timer trim;    /* once a second: memory freed after a burst goes back (mem_trim) */
     pthread_t thread;
 
     /* queue: taken under lock; the receiver swaps the whole list out */
@@ -316,6 +492,8 @@ int port_number(const json_t *port, int socktype);
  */
 typedef void (*resolve_cb)(struct worker *w, uint64_t token, int gai, struct addrlist *al);
 
+/** Starts @nthreads resolver threads; the pool grows to RESOLVER_MAX when all are busy. */
+#define RESOLVER_MAX 64
 int resolver_start(int nthreads);
 void resolver_stop(void);
 /**
@@ -324,7 +502,10 @@ void resolver_stop(void);
  * @flags: AI_PASSIVE (listen), AI_CANONNAME, AI_NUMERICHOST (a name is then
  * refused, never looked up). The caller tolerates @token having gone.
  */
-void resolve_start(struct worker *w, uint64_t token, resolve_cb cb, const char *host,
+void resolve_start(struct worker *w, uint64_t token, uid_t uid, resolve_cb cb, const char *host,
                    const char *service, int family, int socktype, int flags);
+/** The caller of lookup @token on @w gave up: a lookup not yet started is dropped
+ * (its callback never runs); one under way runs out, its answer found nobody. */
+void resolve_cancel(struct worker *w, uint64_t token);
 
 #endif

@@ -50,6 +50,18 @@ static const struct opt opts[] = {
      "bytes a handle buffers for partial writes (default 1048576)"},
     {"max-read", OT_SIZE, F(max_read), false, "BYTES",
      "largest read, and the bound of read \"all\" (default 16777216)"},
+    {"max-memory", OT_SIZE, F(max_memory), false, "BYTES",
+     "memory netd holds for one uid (default 67108864)"},
+    {"max-memory-conn", OT_SIZE, F(max_memory_conn), false, "BYTES",
+     "of it, one connection's request line and answers (default 33554432, at least "
+     "--max-request + 65536)"},
+    {"max-memory-total", OT_SIZE, F(max_memory_total), false, "BYTES",
+     "memory netd holds for all uids (default: half the machine's; at least 2 x "
+     "--max-memory)"},
+    {"max-connections-per-uid", OT_SIZE, F(max_conns_uid), false, "N",
+     "control connections of one uid (default 256; root is not limited)"},
+    {"max-lookups-per-uid", OT_SIZE, F(max_lookups_uid), false, "N",
+     "name lookups one uid has running at once (default 4, at most 64)"},
     {"allow-uid", OT_UID, 0, false, "USER",
      "also serve this uid or user name (repeatable; root and netd's uid always)"},
     {"allow-gid", OT_GID, 0, false, "GROUP",
@@ -459,6 +471,38 @@ static int args_apply(int argc, char **argv, struct netd_config *cfg, char *err,
     return 0;
 }
 
+/* The memory options left automatic (0) get their values, and together
+ * they must leave room for what they bound: one whole request line per
+ * connection, root's reserve within the total. */
+static int memory_options(struct netd_config *c, char *err, size_t n)
+{
+    if (c->max_memory_total == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        size_t half = pages > 0 && size > 0 ? (size_t)pages / 2 * (size_t)size : 0;
+        c->max_memory_total = half > 2 * c->max_memory ? half : 2 * c->max_memory;
+    }
+    if (c->max_memory_conn == 0) {
+        size_t line = c->max_request + LINE_SLACK;
+        c->max_memory_conn = line > (32u << 20) ? line : 32u << 20;
+        if (c->max_memory_conn > c->max_memory)
+            c->max_memory_conn = c->max_memory;
+    }
+    const char *why = NULL;
+    if (c->max_memory_conn < c->max_request + LINE_SLACK)
+        why = "max-memory-conn (and max-memory) must be at least max-request + 65536";
+    else if (c->max_memory_conn > c->max_memory)
+        why = "max-memory-conn must be at most max-memory";
+    else if (c->max_memory_total < 2 * c->max_memory)
+        why = "max-memory-total must be at least 2 x max-memory (root keeps one share)";
+    else if (c->max_lookups_uid > RESOLVER_MAX)
+        why = "max-lookups-per-uid must be at most 64";
+    if (why) {
+        snprintf(err, n, "%s (see netd --help)", why);
+        return -1;
+    }
+    return 0;
+}
+
 static int ncpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -483,7 +527,7 @@ int options_load(int argc, char **argv, struct options *o, char *err, size_t n)
     if (o->cfg.workers == 0)
         o->cfg.workers = ncpus();
     o->cfg.max_queued = 4 * o->cfg.max_request;
-    return 0;
+    return memory_options(&o->cfg, err, n);
 }
 
 void options_free(struct options *o)
@@ -523,5 +567,11 @@ int options_apply(const struct netd_config *next)
     c->n_allow_gid = next->n_allow_gid;
     c->log_level = next->log_level;
     c->drain_timeout = next->drain_timeout;
+    c->max_memory = next->max_memory;
+    c->max_memory_conn = next->max_memory_conn;
+    c->max_memory_total = next->max_memory_total;
+    c->max_conns_uid = next->max_conns_uid;
+    c->max_lookups_uid = next->max_lookups_uid;
+    creds_reload(); /* the system's ip_unprivileged_port_start, read again */
     return restart;
 }

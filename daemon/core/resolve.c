@@ -1,11 +1,23 @@
 /*
  * resolve.c - name resolution off the event loops.
  *
- * getaddrinfo() blocks, so lookups run on a small pool of resolver threads
- * fed by a job queue; the result goes back to the asking worker as a
- * message and reaches the caller through its callback and token (a caller
- * that has gone by then finds nothing under its token). Numeric hosts never leave the loop: they
- * are converted inline with AI_NUMERICHOST, which cannot block.
+ * getaddrinfo() blocks, so lookups run on a pool of resolver threads fed
+ * by a job queue; the result goes back to the asking worker as a message
+ * and reaches the caller through its callback and token (a caller that has
+ * gone by then finds nothing under its token). Numeric hosts never leave
+ * the loop: they are converted inline with AI_NUMERICHOST, which cannot
+ * block.
+ *
+ * One uid's slow lookups must not delay another's. A uid has at most
+ * --max-lookups-per-uid lookups running; its further ones wait in the
+ * queue while other uids' jobs pass them. A lookup cannot be stopped once
+ * getaddrinfo() runs (glibc offers no cancellation that is safe here), so
+ * one whose caller gave up keeps its thread until glibc's own timeout;
+ * the pool therefore grows, up to RESOLVER_MAX threads, whenever a job
+ * could run and no thread is free, and a job still queued when its caller
+ * gives up is dropped (resolve_cancel). Staying with getaddrinfo() keeps
+ * everything the system's NSS gives: /etc/hosts, nsswitch.conf, mDNS,
+ * LDAP or systemd-resolved modules, and resolv.conf's options.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -19,6 +31,7 @@ struct job {
     struct job *next_job;
     int worker;
     uint64_t token;
+    uid_t uid;
     resolve_cb cb;
     char *host, *service;
     struct addrinfo hints;
@@ -31,8 +44,8 @@ static pthread_mutex_t rlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rcond = PTHREAD_COND_INITIALIZER;
 static struct job *rhead, **rtail = &rhead;
 static bool rstop;
-static pthread_t *rthreads;
-static int nthreads;
+static pthread_t rthreads[RESOLVER_MAX];
+static int nthreads, nidle;
 
 static int addrlist_from(struct addrlist *al, const struct addrinfo *res)
 {
@@ -95,40 +108,68 @@ static void on_answer(struct worker *w, struct msg *m)
     job_deliver(w, (struct job *)m);
 }
 
+/* The first queued job whose uid may start one more lookup, taken off
+ * the queue; NULL if none. Under rlock. */
+static struct job *job_next(void)
+{
+    for (struct job **p = &rhead; *p; p = &(*p)->next_job) {
+        struct job *j = *p;
+        if (!uid_take(j->uid, UC_LOOKUPS, netd_cfg.max_lookups_uid))
+            continue;
+        *p = j->next_job;
+        if (!*p)
+            rtail = p;
+        return j;
+    }
+    return NULL;
+}
+
 static void *resolver_main(void *arg)
 {
     pthread_mutex_lock(&rlock);
     for (;;) {
-        while (!rhead && !rstop)
+        struct job *j = NULL;
+        while (!rstop && !(j = job_next())) {
+            nidle++;
             pthread_cond_wait(&rcond, &rlock);
+            nidle--;
+        }
         if (rstop)
             break; /* lookups not started yet are dropped by resolver_stop */
-        struct job *j = rhead;
-        rhead = j->next_job;
-        if (!rhead)
-            rtail = &rhead;
         pthread_mutex_unlock(&rlock);
         job_lookup(j, 0);
+        uid_t uid = j->uid;
         j->hdr.fn = on_answer;
         worker_post(j->worker, &j->hdr);
         pthread_mutex_lock(&rlock);
+        uid_give(uid, UC_LOOKUPS);
+        if (rhead)
+            pthread_cond_broadcast(&rcond); /* a job of this uid may run now */
     }
     pthread_mutex_unlock(&rlock);
     return NULL;
 }
 
+/* Under rlock. */
+static int spawn(void)
+{
+    if (nthreads == RESOLVER_MAX)
+        return -EAGAIN;
+    int rc = pthread_create(&rthreads[nthreads], NULL, resolver_main, NULL);
+    if (rc)
+        return -rc;
+    nthreads++;
+    return 0;
+}
+
 int resolver_start(int n)
 {
-    rthreads = calloc((size_t)n, sizeof *rthreads);
-    if (!rthreads)
-        return -ENOMEM;
-    for (int i = 0; i < n; i++) {
-        int rc = pthread_create(&rthreads[i], NULL, resolver_main, NULL);
-        if (rc)
-            return -rc;
-        nthreads++;
-    }
-    return 0;
+    pthread_mutex_lock(&rlock);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = spawn();
+    pthread_mutex_unlock(&rlock);
+    return rc;
 }
 
 void resolver_stop(void)
@@ -136,8 +177,9 @@ void resolver_stop(void)
     pthread_mutex_lock(&rlock);
     rstop = true;
     pthread_cond_broadcast(&rcond);
+    int n = nthreads;
     pthread_mutex_unlock(&rlock);
-    for (int i = 0; i < nthreads; i++)
+    for (int i = 0; i < n; i++)
         pthread_join(rthreads[i], NULL);
     while (rhead) {
         struct job *j = rhead;
@@ -145,16 +187,34 @@ void resolver_stop(void)
         job_free(j);
     }
     rtail = &rhead;
-    free(rthreads);
-    rthreads = NULL;
     nthreads = 0;
+    rstop = false;
 }
 
-void resolve_start(struct worker *w, uint64_t token, resolve_cb cb, const char *host,
+void resolve_cancel(struct worker *w, uint64_t token)
+{
+    struct job *gone = NULL;
+    pthread_mutex_lock(&rlock);
+    for (struct job **p = &rhead; *p; p = &(*p)->next_job) {
+        if ((*p)->worker == w->index && (*p)->token == token) {
+            gone = *p;
+            *p = gone->next_job;
+            if (!*p)
+                rtail = p;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rlock);
+    if (gone)
+        job_free(gone);
+}
+
+void resolve_start(struct worker *w, uint64_t token, uid_t uid, resolve_cb cb, const char *host,
                    const char *service, int family, int socktype, int flags)
 {
     struct job *j = calloc(1, sizeof *j);
     j->worker = w->index;
+    j->uid = uid;
     j->token = token;
     j->cb = cb;
     j->host = host ? strdup(host) : NULL;
@@ -175,6 +235,10 @@ void resolve_start(struct worker *w, uint64_t token, resolve_cb cb, const char *
     *rtail = j;
     rtail = &j->next_job;
     j->next_job = NULL;
-    pthread_cond_signal(&rcond);
+    /* Every thread may be held by lookups that hang (a dead DNS server):
+     * a job that could run gets a new thread rather than wait for them. */
+    if (nidle == 0 && uid_get(uid, UC_LOOKUPS) < netd_cfg.max_lookups_uid && spawn() < 0)
+        netd_log(LOG_DEBUG, "resolver: all %d threads busy", nthreads);
+    pthread_cond_broadcast(&rcond);
     pthread_mutex_unlock(&rlock);
 }

@@ -90,6 +90,11 @@ static void on_check(struct ev_loop *loop, ev_check *c, int revents)
     run_reap(c->data);
 }
 
+static void on_trim(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    mem_trim();
+}
+
 /* Stopping: every layer closes what it holds on this worker, in the order
  * the layers registered (connections before handles), then the worker's
  * own watchers stop, so that the loop is left with nothing. Messages that
@@ -106,6 +111,7 @@ static void on_stop(struct worker *w, struct msg *m)
     ev_async_stop(w->loop, &w->wake);
     ev_prepare_stop(w->loop, &w->flush);
     ev_check_stop(w->loop, &w->reap);
+    ev_timer_stop(w->loop, &w->trim);
     ev_break(w->loop, EVBREAK_ALL);
 }
 
@@ -139,6 +145,8 @@ static int worker_init(struct worker *w, int index)
     ev_check_init(&w->reap, on_check);
     w->reap.data = w;
     ev_check_start(w->loop, &w->reap);
+    ev_timer_init(&w->trim, on_trim, 1.0, 1.0);
+    ev_timer_start(w->loop, &w->trim);
     for (int i = 0; i < nhooks; i++) {
         int rc = hooks[i]->init ? hooks[i]->init(w) : 0;
         if (rc)

@@ -50,10 +50,11 @@ int wait_for_parse(const char *s)
     return -1;
 }
 
-struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
-                             bool kept, const struct handle_ops *ops)
+struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker,
+                             struct ident *owner, bool kept, const struct handle_ops *ops)
 {
     struct hspace *sp = space(w);
+    uid_t uid = owner ? owner->uid : 0;
     if (!quota_take(uid))
         return NULL;
     struct handle *h = calloc(1, ops->size);
@@ -70,10 +71,12 @@ struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker
     h->owner_conn = conn_id;
     h->notify_worker = conn_worker;
     h->uid = uid;
+    h->ident = ident_ref(owner);
     h->kept = kept;
     h->fd = -1;
     h->type = SOCK_STREAM;
     stat_add(&w->stats.handles[ops->kind], 1);
+    IDENT_STAT_ADD(owner, handles[ops->kind], 1);
     return h;
 }
 
@@ -87,7 +90,7 @@ void handle_fail_quota(struct req *r)
 struct handle *handle_new(struct worker *w, struct req *r, const struct handle_ops *ops)
 {
     struct handle *h =
-        handle_create(w, r->conn_id, r->conn_worker, r->uid, param_bool(r, "keep", false), ops);
+        handle_create(w, r->conn_id, r->conn_worker, r->ident, param_bool(r, "keep", false), ops);
     if (!h)
         handle_fail_quota(r);
     return h;
@@ -200,6 +203,8 @@ void handle_close(struct handle *h, const char *why)
     if (h->state == HS_CLOSED)
         return;
     h->state = HS_CLOSED;
+    if (h->on_resolved) /* nobody waits for the lookup any more: it leaves the queue */
+        resolve_cancel(h->w, h->seq);
     reqlist_abort(&h->openers, why);
     reqlist_abort(&h->waiters, why);
     h->ops->close(h, why);
@@ -209,6 +214,7 @@ void handle_close(struct handle *h, const char *why)
     struct hspace *sp = space(h->w);
     idmap_del(&sp->map, h->seq);
     stat_add(&h->w->stats.handles[h->ops->kind], -1);
+    IDENT_STAT_ADD(h->ident, handles[h->ops->kind], -1);
     quota_release(h->uid);
     h->next_grave = sp->graveyard;
     sp->graveyard = h;
@@ -224,6 +230,7 @@ static void handle_reap(struct worker *w)
         free(h->fail_msg);
         json_decref(h->fail_data);
         free(h->hostname);
+        ident_unref(h->ident);
         free(h);
     }
 }
@@ -350,7 +357,7 @@ void handle_resolve(struct handle *h, void (*cb)(struct handle *, int, struct ad
                     const char *host, const char *service, int family, int socktype, int flags)
 {
     h->on_resolved = cb;
-    resolve_start(h->w, h->seq, on_resolved, host, service, family, socktype, flags);
+    resolve_start(h->w, h->seq, h->uid, on_resolved, host, service, family, socktype, flags);
 }
 
 /* ---- the layer's part in each worker's life ---- */

@@ -77,6 +77,9 @@ struct handle {
     uint64_t owner_conn;
     int notify_worker; /* the worker of owner_conn, for notifications */
     uid_t uid;
+    /* Its owner's identity (a reference), with which netd acts on the handle's
+     * behalf: its sockets, its accepts, its socket file. NULL: netd's own. */
+    struct ident *ident;
     bool kept;
     bool looped;      /* accepted by an accept loop: its owner hears when it ends */
     bool closed_told; /* a `closed` notification went out */
@@ -102,10 +105,11 @@ struct handle {
 /** Registers the handle layer with the workers (before workers_start). */
 void handle_layer_init(void);
 
-/** Creates a handle with @ops on @w owned by connection @conn_id (or by @uid when @kept).
- * NULL: the uid is at --max-handles. */
-struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker, uid_t uid,
-                             bool kept, const struct handle_ops *ops);
+/** Creates a handle with @ops on @w owned by connection @conn_id (or by @owner's uid when
+ * @kept), acting as @owner (a new reference; NULL: uid 0, netd's own). NULL: the uid is at
+ * --max-handles. */
+struct handle *handle_create(struct worker *w, uint64_t conn_id, int conn_worker,
+                             struct ident *owner, bool kept, const struct handle_ops *ops);
 /** Answers @r with the max_handles `limit` error. */
 void handle_fail_quota(struct req *r);
 /** Creates a handle with @ops on @w for the caller of @r (keep from its params). NULL: @r failed

@@ -71,8 +71,9 @@ void stream_attach(struct sock *s, struct req *r, bool upgrade)
     if (!can_relay(s, r))
         return;
     int sv[2] = {-1, -1};
-    if (!upgrade && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        req_fail_errno(r, errno, "attach: socketpair");
+    int rc = upgrade ? 0 : creds_socketpair(r->ident, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    if (rc < 0) {
+        req_fail_errno(r, -rc, "attach: socketpair");
         return;
     }
     struct relay *rl = relay_new(s->h.w, attach_done);
@@ -396,8 +397,9 @@ static void splice_start_b(struct worker *w, struct req *r, struct sock *b)
     int sv[2];
     struct relay *rl = NULL;
     struct home *hm = NULL;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        req_fail_errno(r, errno, "splice: socketpair");
+    int prc = creds_socketpair(r->ident, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    if (prc < 0) {
+        req_fail_errno(r, -prc, "splice: socketpair");
     } else if (!(rl = relay_new(w, half_b_done)) ||
                !(hm = home_new(w, r, param_str(r, "a"), b->h.name, 2))) {
         if (rl)

@@ -14,6 +14,16 @@
 
 static void connect_next(struct sock *s, int last_err);
 
+/* Whatever path, link or address led there, a stream whose peer is one of
+ * netd's own control sockets is not kept: netd is never its own client. */
+static bool sock_peer_ok(struct sock *s)
+{
+    if (!unix_peer_is_control(s->h.fd))
+        return true;
+    s->spec.self_target = true;
+    return false;
+}
+
 /* The attempt ended: answer a waiting caller. A handle the caller never
  * received (it waited) is closed on failure; one it holds (wait: false)
  * stays in state "failure" for `status` to show. */
@@ -54,10 +64,12 @@ static void on_connect_ready(struct ev_loop *loop, ev_io *io, int revents)
     socklen_t len = sizeof err;
     if (getsockopt(s->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
-    if (err == 0) {
+    if (err == 0 && sock_peer_ok(s)) {
         connected(s);
         return;
     }
+    if (err == 0)
+        err = EPERM;
     close(s->h.fd);
     s->h.fd = -1;
     connect_next(s, err);
@@ -71,31 +83,38 @@ static int connect_one(struct sock *s, size_t i)
     struct sockaddr *sa = (struct sockaddr *)&sp->al.addrs[i];
     if (sp->bind_len && sp->bind_addr.ss_family != sa->sa_family)
         return -EAFNOSUPPORT;
-    int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* The socket is the caller's (its owner for SO_REUSEPORT, netfilter and
+     * uid routing); a bind and a unix connect are made as the caller too. */
+    int fd = creds_socket(h->ident, sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
-    int rc = sp->pre_opts ? sockopt_apply_pre(sp, fd, sa->sa_family) : 0;
+        return fd;
+    int rc = sp->pre_opts ? sockopt_apply_pre(h->ident, sp, fd, sa->sa_family) : 0;
     if (rc < 0) {
         close(fd);
         return rc;
     }
     if (sp->bind_len) {
         int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, (struct sockaddr *)&sp->bind_addr, sp->bind_len) < 0) {
-            int e = errno;
+        creds_setsockopt(h->ident, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        rc = creds_bind(h->ident, fd, (struct sockaddr *)&sp->bind_addr, sp->bind_len);
+        if (rc < 0) {
             close(fd);
-            return -e;
+            return rc;
         }
     }
-    if (connect(fd, sa, sp->al.lens[i]) == 0) {
+    rc = creds_connect(h->ident, fd, sa, sp->al.lens[i]);
+    if (rc == 0) {
         h->fd = fd;
+        if (sa->sa_family == AF_UNIX && !sock_peer_ok(s)) {
+            h->fd = -1;
+            close(fd);
+            return -EPERM;
+        }
         return 0;
     }
-    if (errno != EINPROGRESS) {
-        int e = errno;
+    if (rc != -EINPROGRESS) {
         close(fd);
-        return -e;
+        return rc;
     }
     h->fd = fd;
     ev_io_init(&h->wio, on_connect_ready, fd, EV_WRITE);
@@ -119,6 +138,14 @@ static void connect_next(struct sock *s, int last_err)
     }
     if (last_err == 0)
         last_err = EADDRNOTAVAIL;
+    if (s->spec.self_target) {
+        handle_set_failure(h, NETD_E_DENIED, NULL,
+                           "connect to %s: it leads to netd's own control socket, and netd is "
+                           "never its own client",
+                           h->hostname ? h->hostname : "?");
+        connect_done(s);
+        return;
+    }
     handle_set_failure(h, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(last_err)),
                        "connect to %s: %s", h->hostname ? h->hostname : "?", strerror(last_err));
     connect_done(s);

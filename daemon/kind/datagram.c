@@ -48,6 +48,7 @@ static bool dgram_serve_one(struct sock *s, struct req *r)
     size_t got = (size_t)n < r->u.rd.nbytes ? (size_t)n : r->u.rd.nbytes;
     s->bytes_in += got;
     stat_add(&h->w->stats.bytes_in, (int64_t)got);
+    IDENT_STAT_ADD(h->ident, bytes_in, (int64_t)got);
     enum netd_encoding used;
     json_t *res = json_pack("{s:o,s:s,s:b}", "data", netd_data_encode(buf, got, r->u.rd.enc, &used),
                             "encoding", "", "eof", 0);
@@ -124,22 +125,29 @@ struct dgram_out {
     size_t len;
     struct sockaddr_storage to;
     socklen_t tolen; /* 0: the connected peer */
+    bool charged;    /* waiting: its bytes count in the uid's memory budget */
 };
+
+static void out_free(struct sock *s, struct dgram_out *o)
+{
+    if (o->charged)
+        mem_release(s->h.uid, o->len);
+    free(o->data);
+    free(o);
+}
 
 /* One try: bytes sent, -EAGAIN when the socket is full, or another -errno. */
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 {
-    ssize_t n = sendto(s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
-    if (n >= 0)
-        return n;
-    return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+    /* To a unix path as the caller: the kernel checks its right to write there. */
+    ssize_t n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                             o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
+    return n == -EWOULDBLOCK || n == -EINTR ? -EAGAIN : n;
 }
 
 static void dgram_answer(struct sock *s, struct req *r, struct dgram_out *o, ssize_t n)
 {
-    free(o->data);
-    free(o);
+    out_free(s, o);
     r->u.wr.dgram = NULL;
     if (n < 0) {
         req_fail_errno(r, (int)-n, r->m->id == NETD_M_SEND_TO ? "send-to" : "write");
@@ -147,6 +155,7 @@ static void dgram_answer(struct sock *s, struct req *r, struct dgram_out *o, ssi
     }
     s->bytes_out += (uint64_t)n;
     stat_add(&s->h.w->stats.bytes_out, n);
+    IDENT_STAT_ADD(s->h.ident, bytes_out, n);
     req_ok(r, json_pack("{s:I}", "written", (json_int_t)n));
 }
 
@@ -160,8 +169,7 @@ static void send_timeout(struct req *r)
 {
     struct handle *h = r->h;
     struct dgram_out *o = pending_out(r);
-    free(o->data);
-    free(o);
+    out_free(sock_of(h), o);
     r->u.wr.dgram = NULL;
     req_fail(r, NETD_E_TIMEOUT, json_pack("{s:i}", "written", 0),
              "the socket could not take the datagram within the timeout");
@@ -187,8 +195,7 @@ static size_t dgram_abort_writes(struct sock *s, const char *why)
     while (s->writers.head) {
         struct req *r = s->writers.head;
         struct dgram_out *o = pending_out(r);
-        free(o->data);
-        free(o);
+        out_free(s, o);
         r->u.wr.dgram = NULL;
         req_unpark(r);
         req_fail(r, NETD_E_ABORTED, json_pack("{s:i}", "written", 0), "%s", why);
@@ -216,12 +223,20 @@ void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
         }
     }
     if (req_timeout(r) == 0) {
-        free(o->data);
-        free(o);
+        out_free(s, o);
         req_fail(r, NETD_E_TIMEOUT, json_pack("{s:i}", "written", 0),
                  "the socket cannot take the datagram now");
         return;
     }
+    if (!mem_charge(s->h.uid, len, MEM_NORMAL)) {
+        out_free(s, o);
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s,s:i}", "limit", "max_memory", "written", 0),
+                 "netd cannot hold a %zu-byte datagram for uid %u until the socket takes it "
+                 "(netd --max-memory)",
+                 len, (unsigned)r->uid);
+        return;
+    }
+    o->charged = true;
     r->u.wr.written = 0;
     r->u.wr.dgram = o;
     handle_park(r, h, &s->writers, WK_WRITE, send_timeout);
@@ -244,13 +259,13 @@ int dgram_dest(struct worker *w, struct req *r, struct sockaddr_storage *ss, soc
         }
         memcpy(ss, &al->addrs[0], al->lens[0]);
         *len = al->lens[0];
-        return 0;
+        return unix_addr_check(r, r->ident, (struct sockaddr *)ss, *len, UNIX_SEND, "send-to");
     }
     json_t *pv = json_object_get(d, "path"), *hv = json_object_get(d, "host");
     const char *path = netd_json_text(pv) ? json_string_value(pv) : NULL;
     if (path) {
         if (sockaddr_unix(path, ss, len) == 0)
-            return 0;
+            return unix_addr_check(r, r->ident, (struct sockaddr *)ss, *len, UNIX_SEND, "send-to");
     } else {
         const char *host = netd_json_text(hv) ? json_string_value(hv) : NULL;
         char service[64];
@@ -360,8 +375,7 @@ static void dgram_close(struct handle *h, const char *why)
     struct sock *s = sock_of(h);
     reqlist_abort(&s->readers, why);
     dgram_abort_writes(s, why);
-    if (s->spec.unix_path)
-        unlink(s->spec.unix_path);
+    unix_unbind(h->ident, &s->spec, h->fd >= 0); /* released: the file stays */
 }
 
 static void dgram_conn_gone(struct handle *h, uint64_t conn_id)

@@ -20,14 +20,16 @@ int param_socktype(const struct req *r)
 void sock_pair(struct worker *w, struct req *r, int type)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
-        req_fail_errno(r, errno, "socketpair");
+    /* As the caller: both ends belong to it and carry its credentials. */
+    int rc = creds_socketpair(r->ident, AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
+    if (rc < 0) {
+        req_fail_errno(r, -rc, "socketpair");
         return;
     }
     const struct handle_ops *ops = type == SOCK_DGRAM ? &dgram_ops : &stream_ops;
     bool keep = param_bool(r, "keep", false);
-    struct handle *a = handle_create(w, r->conn_id, r->conn_worker, r->uid, keep, ops);
-    struct handle *b = a ? handle_create(w, r->conn_id, r->conn_worker, r->uid, keep, ops) : NULL;
+    struct handle *a = handle_create(w, r->conn_id, r->conn_worker, r->ident, keep, ops);
+    struct handle *b = a ? handle_create(w, r->conn_id, r->conn_worker, r->ident, keep, ops) : NULL;
     if (!b) {
         if (a)
             handle_close(a, "limit");
@@ -116,15 +118,6 @@ void handle_release(struct handle *h, struct req *r, bool dup)
     req_ok(r, json_object());
 }
 
-/* A control connection's client end has netd's control socket as its peer. */
-static bool is_control_connection(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX &&
-           netd_is_control_addr((struct sockaddr *)&ss, len);
-}
-
 void handle_assign(struct worker *w, struct req *r, int fd)
 {
     int type = 0, acc = 0;
@@ -143,7 +136,8 @@ void handle_assign(struct worker *w, struct req *r, int fd)
                  "only stream and datagram sockets can be assigned");
         return;
     }
-    if (is_control_connection(fd)) {
+    /* A control connection's client end has netd's control socket as its peer. */
+    if (unix_peer_is_control(fd)) {
         req_fail(r, NETD_E_DENIED, NULL,
                  "the descriptor passed is a connection to netd's own control socket; assign "
                  "takes sockets of yours");
@@ -179,8 +173,9 @@ void sock_disconnect(struct sock *s, struct req *r)
         return;
     }
     struct sockaddr sa = {.sa_family = AF_UNSPEC};
-    if (h->fd < 0 || connect(h->fd, &sa, sizeof sa) < 0) {
-        req_fail_errno(r, h->fd < 0 ? ENOTCONN : errno, "disconnect");
+    int rc = h->fd < 0 ? -ENOTCONN : creds_connect(h->ident, h->fd, &sa, sizeof sa);
+    if (rc < 0) {
+        req_fail_errno(r, -rc, "disconnect");
         return;
     }
     h->ops->disconnected(h);

@@ -79,8 +79,16 @@ struct sockspec {
     struct sockaddr_storage bind_addr;
     socklen_t bind_len;
     json_t *pre_opts; /* "options" to set before bind/connect (sockopt.c) */
-    char *unix_path;  /* a path netd bound, removed on close */
     bool any_host;    /* listen without host: every local address */
+    bool self_target; /* connect: an address led to netd's own control socket */
+    /* A socket file netd bound (unixsock.c): the directory it was made in,
+     * opened as the caller before the bind, its name there, and the file
+     * the bind made. It is removed at close only if it is still that file. */
+    bool has_file;
+    int unix_dirfd;
+    char *unix_name;
+    dev_t unix_dev;
+    ino_t unix_ino;
 };
 
 /* Streams and datagram sockets (stream.c, datagram.c). */
@@ -91,7 +99,8 @@ struct sock {
     void *tp_state; /* the transport's own */
     unsigned tp_want;
     struct buf rbuf;
-    bool eof; /* the peer ended its side and rbuf holds the rest */
+    bool eof;       /* the peer ended its side and rbuf holds the rest */
+    bool mem_short; /* rbuf could not grow: the uid's memory budget is spent */
     int rerr; /* read side failed with this errno */
     int werr; /* write side failed with this errno */
     bool shut_wr_pending, shut_wr;
@@ -278,12 +287,39 @@ void sock_disconnect(struct sock *s, struct req *r);
 
 /** Checks the "options" parameter of @r and keeps it in @spec. -1: @r answered. */
 int sockopt_prepare(struct req *r, struct handle *h, struct sockspec *spec);
-/** Sets the options of @spec on new socket @fd. 0, or -errno. */
-int sockopt_apply_pre(const struct sockspec *spec, int fd, int family);
+/** Sets the options of @spec on new socket @fd as @id. 0, or -errno. */
+int sockopt_apply_pre(const struct ident *id, const struct sockspec *spec, int fd, int family);
 void sockopt_set(struct worker *w, struct req *r);
 void sockopt_get(struct worker *w, struct req *r);
 
 /** Reads the kind of socket a connect/listen/pair asks for ("type"). */
 int param_socktype(const struct req *r);
+
+/* ---- unixsock.c: unix addresses and socket files, as the caller could use them ---- */
+
+enum unix_use { UNIX_CONNECT, UNIX_SEND, UNIX_BIND, UNIX_ADDRESS };
+/**
+ * Whether the caller @id may name unix address @sa for @use: never one of
+ * netd's own control sockets (by name, or for a path by the file it leads
+ * to, looked up as @id), and an abstract name only when netd acts for @id
+ * with its own credentials. Other addresses pass. 0, or -1 with @r
+ * answered (-32005); @what starts the message ("connect to").
+ */
+int unix_addr_check(struct req *r, const struct ident *id, const struct sockaddr *sa, socklen_t len,
+                    enum unix_use use, const char *what);
+/** Whether socket @fd is connected to one of netd's own control sockets. */
+bool unix_peer_is_control(int fd);
+/** Binds @fd to unix @sa as @id, keeping in @spec what unix_unbind needs. 0, or -errno. */
+int unix_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen_t len,
+              struct sockspec *spec);
+/** At close: removes the socket file of @spec as @id if @remove and it is still the file
+ * the bind made; forgets it either way. */
+void unix_unbind(const struct ident *id, struct sockspec *spec, bool remove);
+/**
+ * Whether the caller @id may bind port @port (host order): a port below
+ * ip_unprivileged_port_start only for root. 0, or -1 with @r answered
+ * (-32005); @what names the call ("listen on 127.0.0.1:80").
+ */
+int port_bind_check(struct req *r, const struct ident *id, int port, const char *what);
 
 #endif

@@ -99,11 +99,13 @@ static void accept_some(struct listener *l)
 {
     struct ev_loop *loop = l->h.w->loop;
     while (wants_connection(l) && l->acc->room(l)) {
-        int fd = accept4(l->h.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* As the listener's owner: the accepted socket is then its. */
+        int fd = creds_accept(l->h.ident, l->h.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             l->acc->accepted(l, fd);
             continue;
         }
+        errno = -fd;
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -142,31 +144,33 @@ void listener_start(struct listener *l, int fd)
 static int listen_one(struct handle *h, struct sockspec *spec, struct req *r, size_t i)
 {
     struct sockaddr *sa = (struct sockaddr *)&spec->al.addrs[i];
-    int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* Made, set up and bound as the caller: the socket is its own, so the
+     * kernel's SO_REUSEPORT group check and port privileges are the caller's. */
+    int fd = creds_socket(h->ident, sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return fd;
     int on = 1;
     if (sa->sa_family != AF_UNIX) {
         if (param_bool(r, "reuseaddr", true))
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+            creds_setsockopt(h->ident, fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
         if (param_bool(r, "reuseport", false))
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+            creds_setsockopt(h->ident, fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     }
-    int rc = spec->pre_opts ? sockopt_apply_pre(spec, fd, sa->sa_family) : 0;
+    int rc = spec->pre_opts ? sockopt_apply_pre(h->ident, spec, fd, sa->sa_family) : 0;
     if (rc < 0) {
         close(fd);
         return rc;
     }
     json_t *bl = param(r, "backlog");
     int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
-    if (bind(fd, sa, spec->al.lens[i]) < 0 || (h->type == SOCK_STREAM && listen(fd, backlog) < 0)) {
-        int e = errno;
+    rc = unix_bind(h->ident, fd, sa, spec->al.lens[i], spec);
+    if (rc == 0 && h->type == SOCK_STREAM && listen(fd, backlog) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unix_unbind(h->ident, spec, true);
         close(fd);
-        return -e;
+        return rc;
     }
-    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-    if (sa->sa_family == AF_UNIX && un->sun_path[0] != '\0')
-        spec->unix_path = strdup(un->sun_path);
     h->fd = fd;
     return 0;
 }
@@ -338,8 +342,9 @@ static void listener_close(struct handle *h, const char *why)
     if (l->acc)
         l->acc->close(l);
     ev_timer_stop(h->w->loop, &l->retry);
-    if (l->spec.unix_path)
-        unlink(l->spec.unix_path);
+    /* A released listener (its descriptor taken) keeps its file: the caller's
+     * descriptor still takes connections there. */
+    unix_unbind(h->ident, &l->spec, h->fd >= 0);
 }
 
 static void listener_conn_gone(struct handle *h, uint64_t conn_id)
@@ -355,7 +360,6 @@ static void listener_free(struct handle *h)
     struct listener *l = listener_of(h);
     addrlist_free(&l->spec.al);
     json_decref(l->spec.pre_opts);
-    free(l->spec.unix_path);
 }
 
 const struct handle_ops listener_ops = {

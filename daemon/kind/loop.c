@@ -57,7 +57,7 @@ bool loop_can_accept(const struct listener *l)
 void loop_accepted(struct listener *l, int fd)
 {
     struct handle *h =
-        handle_create(l->h.w, l->loop_conn, l->loop_worker, l->h.uid, l->h.kept, &stream_ops);
+        handle_create(l->h.w, l->loop_conn, l->loop_worker, l->h.ident, l->h.kept, &stream_ops);
     if (!h) {
         netd_log(LOG_WARN, "%s: uid %u is at --max-handles; refusing an accepted connection",
                  l->h.name, (unsigned)l->h.uid);

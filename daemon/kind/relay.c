@@ -135,7 +135,7 @@ static void end_reset(struct rend *e)
     if (e->type == RE_NONE || fd < 0)
         return;
     struct sockaddr sa = {.sa_family = AF_UNSPEC};
-    if (e->type != RE_SOCK || connect(fd, &sa, sizeof sa) < 0)
+    if (e->type != RE_SOCK || creds_connect(e->s->h.ident, fd, &sa, sizeof sa) < 0)
         shutdown(fd, SHUT_RDWR);
     if (e->type == RE_SOCK) {
         e->s->eof = true;

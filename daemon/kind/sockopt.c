@@ -312,8 +312,10 @@ void sockopt_set(struct worker *w, struct req *r)
     int len = value_in(r, o, param(r, "value") ? param(r, "value") : json_null(), &v);
     if (len < 0)
         return;
-    if (setsockopt(h->fd, o->level, o->optname, &v, (socklen_t)len) < 0) {
-        req_fail_errno(r, errno, o->name);
+    /* As the handle's owner: options that need a capability need the caller's. */
+    int rc = creds_setsockopt(h->ident, h->fd, o->level, o->optname, &v, (socklen_t)len);
+    if (rc < 0) {
+        req_fail_errno(r, -rc, o->name);
         return;
     }
     /* netd's own sockets never block: the kernel timeouts become the
@@ -397,7 +399,7 @@ int sockopt_prepare(struct req *r, struct handle *h, struct sockspec *spec)
 /* Sets the prepared options on a new socket of @family. Options for
  * another family (ipv6-* on an IPv4 address of a name that resolves to
  * both) are skipped. 0, or -errno. */
-int sockopt_apply_pre(const struct sockspec *spec, int fd, int family)
+int sockopt_apply_pre(const struct ident *id, const struct sockspec *spec, int fd, int family)
 {
     const char *name;
     json_t *v;
@@ -412,8 +414,11 @@ int sockopt_apply_pre(const struct sockspec *spec, int fd, int family)
             (tcp && family != AF_INET && family != AF_INET6))
             continue;
         int len = value_in(NULL, o, v, &buf);
-        if (len < 0 || setsockopt(fd, o->level, o->optname, &buf, (socklen_t)len) < 0)
-            return -errno;
+        if (len < 0)
+            return -EINVAL;
+        int rc = creds_setsockopt(id, fd, o->level, o->optname, &buf, (socklen_t)len);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }

@@ -9,6 +9,13 @@
  * is answered when its segment has gone to the kernel; bytes a partial
  * write accepted sit in the same queue (bounded by --max-buffer), so the
  * order on the wire is the order of the calls.
+ *
+ * Both are charged to the handle's uid (core/budget.c) before they grow: a
+ * read whose bytes would not fit in the uid's budget fails with `limit`
+ * "max_memory" (the bytes stay readable, in netd or the kernel), a whole
+ * write that would not fit is refused before any byte is sent, and a
+ * partial write takes only what fits. A read buffer that has been emptied
+ * is given back when it had grown past READ_KEEP.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,6 +30,7 @@
 #include "relay.h"
 
 #define READ_CHUNK 65536
+#define READ_KEEP (2 * READ_CHUNK)
 
 static short poll_now(int fd, short events)
 {
@@ -106,7 +114,7 @@ static void stream_update(struct handle *h)
     }
     if (h->state != HS_SUCCESS || h->fd < 0)
         return;
-    bool rd = ((s->readers.count > 0 || watch_end(s)) && !s->eof && !s->rerr &&
+    bool rd = ((s->readers.count > 0 || (watch_end(s) && !s->mem_short)) && !s->eof && !s->rerr &&
                buf_used(&s->rbuf) < read_cap(s)) ||
               waiter_wants(h, WF_READABLE) || waiter_wants(h, WF_ERROR);
     bool wr = (s->wq_bytes > 0 && !s->werr) || s->writers.count > 0 || waiter_wants(h, WF_WRITABLE);
@@ -150,6 +158,15 @@ static bool answer_read_raw(struct req *r, const uint8_t *p, size_t n, bool ende
     return true;
 }
 
+/* Takes @n bytes off the front of rbuf; an emptied large buffer goes back. */
+static void rbuf_consume(struct sock *s, size_t n)
+{
+    buf_consume(&s->rbuf, n);
+    if (buf_used(&s->rbuf) == 0 && s->rbuf.cap > READ_KEEP)
+        buf_free_for(&s->rbuf, s->h.uid);
+    s->mem_short = false;
+}
+
 static void answer_read(struct req *r, struct sock *s, size_t n)
 {
     enum netd_encoding used;
@@ -158,12 +175,12 @@ static void answer_read(struct req *r, struct sock *s, size_t n)
     bool consume = !r->u.rd.peek; /* @r is freed once answered */
     if (answer_read_raw(r, s->rbuf.data + s->rbuf.off, n, ended)) {
         if (consume)
-            buf_consume(&s->rbuf, n);
+            rbuf_consume(s, n);
         return;
     }
     json_t *data = netd_data_encode(s->rbuf.data + s->rbuf.off, n, r->u.rd.enc, &used);
     if (consume)
-        buf_consume(&s->rbuf, n);
+        rbuf_consume(s, n);
     req_ok(r, json_pack("{s:o,s:s,s:b}", "data", data, "encoding", netd_encoding_name(used), "eof",
                         ended));
 }
@@ -221,15 +238,22 @@ static bool fill_for(struct sock *s, const struct req *r)
     if ((!r && !watch_end(s)) || s->eof || s->rerr || used >= cap)
         return false;
     size_t want = cap - used < READ_CHUNK ? cap - used : READ_CHUNK;
-    if (buf_reserve(&s->rbuf, want) < 0) {
+    int rc = buf_reserve_for(&s->rbuf, want, s->h.uid, MEM_NORMAL);
+    if (rc == -ENOBUFS) {
+        s->mem_short = true; /* the uid's budget is spent: the bytes wait in the kernel */
+        return false;
+    }
+    if (rc < 0) {
         s->rerr = ENOMEM;
         return false;
     }
+    s->mem_short = false;
     ssize_t n = s->tp->recv(s, s->rbuf.data + s->rbuf.len, want);
     if (n > 0) {
         s->rbuf.len += (size_t)n;
         s->bytes_in += (uint64_t)n;
         stat_add(&s->h.w->stats.bytes_in, n);
+        IDENT_STAT_ADD(s->h.ident, bytes_in, n);
     } else if (n == 0) {
         s->eof = true;
     } else if (n != -EAGAIN) {
@@ -241,6 +265,26 @@ static bool fill_for(struct sock *s, const struct req *r)
 static bool fill(struct sock *s)
 {
     return fill_for(s, s->readers.head);
+}
+
+static void fail_memory(struct req *r)
+{
+    req_fail_limit(r, "max_memory",
+                   "netd cannot buffer more for uid %u (netd --max-memory %zu, --max-memory-total "
+                   "%zu); nothing was consumed",
+                   (unsigned)r->uid, netd_cfg.max_memory, netd_cfg.max_memory_total);
+}
+
+/* The read at the head needs more buffer than the uid's budget has left:
+ * it fails (the bytes stay readable) rather than wait for memory. */
+static void refuse_for_memory(struct sock *s)
+{
+    struct req *r = s->readers.head;
+    if (!s->mem_short || !r || can_answer(s, r))
+        return;
+    req_unpark(r);
+    fail_memory(r);
+    s->mem_short = false;
 }
 
 static void flush_queue(struct sock *s);
@@ -256,6 +300,7 @@ static void progress(struct sock *s)
             break;
     }
     serve_readers(s);
+    refuse_for_memory(s);
     if (s->wq_head)
         flush_queue(s);
     if (s->eof || s->rerr)
@@ -307,6 +352,12 @@ static void stream_read(struct handle *h, struct req *r)
             stream_update(h);
             return;
         }
+        if (s->mem_short) {
+            s->mem_short = false;
+            fail_memory(r);
+            stream_update(h);
+            return;
+        }
         if (req_timeout(r) == 0) {
             r->h = h;
             read_timeout(r);
@@ -332,6 +383,7 @@ static void wseg_unlink(struct sock *s, struct wseg *seg)
     if (s->wq_tail == seg)
         s->wq_tail = prev;
     s->wq_bytes -= seg->len - seg->off;
+    mem_release(s->h.uid, seg->len);
     free(seg->data);
     free(seg);
 }
@@ -368,6 +420,7 @@ static ssize_t send_some(struct sock *s, const uint8_t *p, size_t n)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     return k;
 }
@@ -494,6 +547,8 @@ static void write_partial(struct sock *s, struct req *r, uint8_t *data, size_t l
     size_t taken = (size_t)k;
     size_t room = s->wq_bytes < netd_cfg.max_buffer ? netd_cfg.max_buffer - s->wq_bytes : 0;
     size_t more = len - taken < room ? len - taken : room;
+    if (more > 0 && !mem_charge(s->h.uid, more, MEM_NORMAL))
+        more = 0; /* the uid's budget is spent: the write takes what the kernel took */
     if (more > 0) {
         uint8_t *copy = malloc(more);
         memcpy(copy, data + taken, more);
@@ -514,16 +569,29 @@ static void write_whole(struct sock *s, struct req *r, uint8_t *data, size_t len
                        netd_cfg.max_queued);
         return;
     }
-    ssize_t k = send_first(s, r, data, len);
-    if (k < 0)
+    /* Charged before any byte goes, so that a refusal sends nothing. */
+    if (!mem_charge(s->h.uid, len, MEM_NORMAL)) {
+        free(data);
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s,s:i}", "limit", "max_memory", "written", 0),
+                 "netd cannot queue %zu more bytes for uid %u (netd --max-memory); nothing was "
+                 "sent",
+                 len, (unsigned)r->uid);
         return;
+    }
+    ssize_t k = send_first(s, r, data, len);
+    if (k < 0) {
+        mem_release(s->h.uid, len);
+        return;
+    }
     size_t sent = (size_t)k;
     if (sent == len) {
+        mem_release(s->h.uid, len);
         free(data);
         req_ok(r, json_pack("{s:I}", "written", (json_int_t)len));
         return;
     }
     if (req_timeout(r) == 0) {
+        mem_release(s->h.uid, len);
         free(data);
         req_fail(r, NETD_E_TIMEOUT, json_pack("{s:I}", "written", (json_int_t)sent),
                  "the peer did not take all the data at once; %zu bytes were sent", sent);
@@ -556,6 +624,7 @@ static void write_oob(struct sock *s, struct req *r, uint8_t *data, size_t len)
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
         stat_add(&s->h.w->stats.bytes_out, k);
+        IDENT_STAT_ADD(s->h.ident, bytes_out, k);
     }
     if (k == (ssize_t)len) {
         req_ok(r, json_pack("{s:I}", "written", (json_int_t)k));
@@ -588,8 +657,8 @@ void stream_flush(struct sock *s)
     int old = 0, on = 1;
     socklen_t len = sizeof old;
     if (getsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, &len) == 0 && !old) {
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        setsockopt(s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        creds_setsockopt(s->h.ident, s->h.fd, IPPROTO_TCP, TCP_NODELAY, &old, sizeof old);
     }
     flush_queue(s);
     stream_update(&s->h);
@@ -643,11 +712,11 @@ static void stream_close(struct handle *h, const char *why)
 
 void sock_free(struct sock *s)
 {
-    buf_free(&s->rbuf);
+    buf_free_for(&s->rbuf, s->h.uid);
     free(s->host);
     addrlist_free(&s->spec.al);
     json_decref(s->spec.pre_opts);
-    free(s->spec.unix_path);
+    unix_unbind(s->h.ident, &s->spec, false); /* a datagram's file: dgram_close has run */
 }
 
 static void stream_free(struct handle *h)

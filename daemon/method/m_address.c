@@ -34,6 +34,11 @@ void m_address(struct worker *w, struct req *r)
                  "multi needs wait: the number of handles is known only after resolution");
         return;
     }
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (path && sockaddr_unix(path, &ss, &len) == 0 &&
+        unix_addr_check(r, r->ident, (struct sockaddr *)&ss, len, UNIX_ADDRESS, "address") < 0)
+        return;
     struct handle *h = handle_new(w, r, &address_ops);
     if (!h)
         return;

@@ -51,10 +51,29 @@ void m_discover(struct worker *w, struct req *r)
     req_ok_raw(r, discover_line, strlen(discover_line));
 }
 
+/* A caller other than root sees its own uid's figures: what it holds now
+ * (connections, handles) and what it did since netd started (requests,
+ * bytes through its handles). */
+static void own_stats(const struct ident *id, uint64_t *conns, uint64_t *reqs, uint64_t *in,
+                      uint64_t *out, uint64_t *kinds)
+{
+    const struct uid_stats *u = id->stats;
+    if (!u)
+        return; /* more uids than the table holds: nothing is counted for this one */
+    *conns = stat_get(&u->connections);
+    *reqs = stat_get(&u->requests);
+    *in = stat_get(&u->bytes_in);
+    *out = stat_get(&u->bytes_out);
+    for (int k = 0; k < HK__COUNT; k++)
+        kinds[k] = stat_get(&u->handles[k]);
+}
+
 void m_stats(struct worker *w, struct req *r)
 {
     uint64_t conns = 0, reqs = 0, in = 0, out = 0, kinds[HK__COUNT] = {0};
-    for (int i = 0; i < netd_nworkers; i++) {
+    if (!ident_is_root(r->ident))
+        own_stats(r->ident, &conns, &reqs, &in, &out, kinds);
+    for (int i = 0; ident_is_root(r->ident) && i < netd_nworkers; i++) {
         struct worker_stats *s = &netd_workers[i].stats;
         conns += stat_get(&s->connections);
         reqs += stat_get(&s->requests);

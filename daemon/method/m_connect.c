@@ -30,6 +30,29 @@ static int destination(struct worker *w, struct req *r, struct sock *s, const ch
     return 0;
 }
 
+/* Unix destinations the caller may not name (netd's own control sockets,
+ * abstract names): refused before anything is tried. -1: @r answered. */
+static int check_unix_dest(struct req *r, struct sock *s)
+{
+    for (size_t i = 0; i < s->spec.al.count; i++)
+        if (unix_addr_check(r, r->ident, (struct sockaddr *)&s->spec.al.addrs[i],
+                            s->spec.al.lens[i], UNIX_CONNECT, "connect to") < 0)
+            return -1;
+    return 0;
+}
+
+/* A source port below ip_unprivileged_port_start is root's. -1: @r answered. */
+static int check_bindport(struct req *r, int type)
+{
+    json_t *bp = param(r, "bindport");
+    if (!bp)
+        return 0;
+    char what[64];
+    int port = port_number(bp, type);
+    snprintf(what, sizeof what, "connect with bindport %d", port);
+    return port_bind_check(r, r->ident, port, what);
+}
+
 void m_connect(struct worker *w, struct req *r)
 {
     const char *path = param_str(r, "path");
@@ -52,6 +75,8 @@ void m_connect(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'tls' needs a stream connection");
         return;
     }
+    if (check_bindport(r, type) < 0)
+        return;
     struct handle *h = handle_new(w, r, type == SOCK_DGRAM ? &dgram_ops : &stream_ops);
     if (!h)
         return;
@@ -62,7 +87,8 @@ void m_connect(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "bindhost must be a numeric address and bindport a port");
         return;
     }
-    if (sockopt_prepare(r, h, &s->spec) < 0 || destination(w, r, s, path, host, service) < 0) {
+    if (sockopt_prepare(r, h, &s->spec) < 0 || destination(w, r, s, path, host, service) < 0 ||
+        check_unix_dest(r, s) < 0) {
         handle_close(h, "bad parameters");
         return;
     }

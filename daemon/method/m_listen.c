@@ -1,10 +1,28 @@
 /*
  * m_listen.c - `listen`, `server`, `accept` and `accept-loop`.
  */
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "method.h"
+
+/* What the caller may not bind: a privileged port (root's), an abstract
+ * name (unless netd acts for it as itself). -1: @r answered. */
+static int check_bind(struct req *r, const char *path, const char *host, json_t *port, int type)
+{
+    if (path) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (sockaddr_unix(path, &ss, &len) < 0)
+            return 0; /* listen_start says why */
+        return unix_addr_check(r, r->ident, (struct sockaddr *)&ss, len, UNIX_BIND, "listen on");
+    }
+    char what[320];
+    int p = port_number(port, type);
+    snprintf(what, sizeof what, "listen on %.255s:%d", host ? host : "*", p);
+    return port_bind_check(r, r->ident, p, what);
+}
 
 static void listen_or_serve(struct worker *w, struct req *r)
 {
@@ -27,6 +45,8 @@ static void listen_or_serve(struct worker *w, struct req *r)
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'tls' needs a stream listener");
         return;
     }
+    if (check_bind(r, path, host, port, type) < 0)
+        return;
     struct handle *h = handle_new(w, r, type == SOCK_DGRAM ? &dgram_ops : &listener_ops);
     if (!h)
         return;

@@ -47,5 +47,6 @@ int req_data(struct req *r, uint8_t **data, size_t *len)
                  netd_encoding_name(enc));
         return -1;
     }
+    json_object_del(r->params, "data"); /* a waiting write holds its bytes once, not twice */
     return 0;
 }

@@ -42,9 +42,12 @@ struct req {
     json_t *params; /* an object */
     uid_t uid;
     gid_t gid;
-    pid_t pid;          /* the client's, from its control connection (SO_PEERCRED) */
-    struct timespec t0; /* when netd read the request (CLOCK_MONOTONIC) */
-    int pass_fd;        /* a descriptor travelling with the request or its answer, or -1 */
+    struct ident *ident; /* the caller, as netd acts for it (a reference; NULL: netd's own) */
+    pid_t pid;           /* the client's, from its control connection (SO_PEERCRED) */
+    struct timespec t0;  /* when netd read the request (CLOCK_MONOTONIC) */
+    int pass_fd;         /* a descriptor travelling with the request or its answer, or -1 */
+    size_t
+        charged; /* bytes of r->uid's memory budget this request holds (req_free gives them back) */
     struct trust trust; /* a copy of the connection's tls-config, for any worker */
     /* The connection's own tls-config, for a method that runs at once on
      * the connection's worker (tls-config changes it): good only during
@@ -168,7 +171,8 @@ double req_timeout(const struct req *r);
 /** The "encoding" parameter (base64 when absent). */
 enum netd_encoding param_encoding(const struct req *r);
 /** Decodes the "data" parameter in the request's "encoding" into a new
- * buffer the caller frees. -1 after answering @r (invalid params). */
+ * buffer the caller frees, and drops it from the params. -1 after answering
+ * @r (invalid params). */
 int req_data(struct req *r, uint8_t **data, size_t *len);
 
 #endif

@@ -60,12 +60,14 @@ void reqlist_remove(struct reqlist *l, struct req *r)
 
 void req_free(struct req *r)
 {
+    mem_release(r->uid, r->charged);
     if (r->pass_fd >= 0)
         close(r->pass_fd);
     json_decref(r->id);
     json_decref(r->params);
     free(r->trust.cafile);
     free(r->trust.capath);
+    ident_unref(r->ident);
     free(r);
 }
 

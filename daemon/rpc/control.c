@@ -7,6 +7,13 @@
  * pipelined requests is answered with few writes. When more than
  * out_high bytes of answers wait for a client that does not read them, netd
  * stops reading that client's requests until the backlog falls under out_low.
+ *
+ * The connection's own memory, its unfinished request line and its queued
+ * answers, is charged to its uid (core/budget.c) and bounded by
+ * --max-memory-conn. The first LINE_BASE bytes of a line are always read,
+ * so that a client at its budget can still send the small requests that
+ * read and close; past that, a line that would need memory the budget does
+ * not have is not read further until the uid is under it again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +27,12 @@
 /* Descriptors that travel together: with one answer going out (at an
  * offset of the output stream), or with one request line coming in. */
 #define MAX_LINE_FDS 16
+
+/* A line buffer this large is always granted (charged, never refused). */
+#define LINE_BASE (LINE_SLACK + 4096u)
+#define READ_SIZE 65536
+/* How often a connection waiting for memory looks again. */
+#define MEM_RETRY 0.05
 
 struct fdset {
     int fds[MAX_LINE_FDS];
@@ -80,9 +93,7 @@ struct adopt_msg {
     struct msg hdr;
     int fd;
     uint64_t id;
-    uid_t uid;
-    gid_t gid;
-    pid_t pid;
+    struct ident *ident;
 };
 
 struct gone_msg {
@@ -151,12 +162,18 @@ void control_send(struct conn *c, char *line)
         return;
     }
     size_t n = strlen(line);
+    /* An answer to a call netd took is never refused: the memory is
+     * counted, and new work of the uid is refused while it is over. */
     if (buf_reserve(&c->out, n + 1) < 0) {
         netd_log(LOG_ERR, "conn %llu: out of memory for an answer; closing",
                  (unsigned long long)c->id);
         free(line);
         conn_close(c);
         return;
+    }
+    if (c->out.cap > c->out_charged) {
+        mem_charge(c->uid, c->out.cap - c->out_charged, MEM_FORCE);
+        c->out_charged = c->out.cap;
     }
     buf_append(&c->out, line, n);
     buf_append(&c->out, "\n", 1);
@@ -247,6 +264,8 @@ static int conn_write(struct conn *c)
         ev_io_stop(c->w->loop, &c->wio);
     if (c->out.cap > (1u << 20)) {
         buf_free(&c->out); /* give back the memory a burst took */
+        mem_release(c->uid, c->out_charged);
+        c->out_charged = 0;
     }
     return 0;
 }
@@ -350,7 +369,7 @@ void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t re
     /* It failed: the connection goes on speaking JSON-RPC. */
     c->upgrading = false;
     conn_process(c);
-    if (!c->closing && !c->paused && !c->upgrading && !c->read_eof)
+    if (!c->closing && !c->paused && !c->upgrading && !c->read_eof && !c->mem_wait)
         ev_io_start(c->w->loop, &c->rio);
 }
 
@@ -364,7 +383,7 @@ static void conn_after_write(struct conn *c)
     if (c->paused && buf_used(&c->out) <= netd_cfg.out_low) {
         c->paused = false;
         conn_process(c);
-        if (!c->closing && !c->paused && !c->read_eof && !c->upgrading)
+        if (!c->closing && !c->paused && !c->read_eof && !c->upgrading && !c->mem_wait)
             ev_io_start(c->w->loop, &c->rio);
     }
     if (!c->closing && c->read_eof && c->inflight == 0 && buf_used(&c->out) == 0)
@@ -628,10 +647,66 @@ static void on_hup_check(struct ev_loop *loop, ev_timer *t, int revents)
         conn_close(c);
 }
 
+static bool peer_gone(struct conn *c);
+
+/* The line buffer's allocation is charged as it is: what it holds now. */
+static void line_settle(struct conn *c)
+{
+    size_t cap = netd_line_cap(&c->lines);
+    if (cap < c->line_charged)
+        mem_release(c->uid, c->line_charged - cap);
+    else if (cap > c->line_charged)
+        mem_charge(c->uid, cap - c->line_charged, MEM_FORCE);
+    c->line_charged = cap;
+}
+
+/* Charges, before reading, what the line buffer may grow to with one more
+ * read; false when the budget (the uid's, the daemon's or the
+ * connection's share) refuses it. */
+static bool line_room(struct conn *c)
+{
+    size_t want = netd_line_cap_after(&c->lines, READ_SIZE);
+    if (want <= c->line_charged)
+        return true;
+    size_t more = want - c->line_charged;
+    if (want <= LINE_BASE) {
+        mem_charge(c->uid, more, MEM_FORCE);
+    } else if (want + c->out_charged >
+                   (netd_cfg.max_memory_conn ? netd_cfg.max_memory_conn : netd_cfg.max_memory) ||
+               !mem_charge(c->uid, more, MEM_NORMAL)) {
+        return false;
+    }
+    c->line_charged = want;
+    return true;
+}
+
+static void on_mem_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct conn *c = t->data;
+    if (peer_gone(c)) { /* not read meanwhile: nothing else would notice */
+        conn_close(c);
+        return;
+    }
+    if (!line_room(c))
+        return;
+    ev_timer_stop(loop, t);
+    c->mem_wait = false;
+    if (!c->closing && !c->paused && !c->read_eof && !c->upgrading)
+        ev_io_start(loop, &c->rio);
+}
+
 static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct conn *c = io->data;
-    char chunk[65536];
+    if (!line_room(c)) {
+        netd_log(LOG_DEBUG, "conn %llu: uid %u is at its memory budget; not reading",
+                 (unsigned long long)c->id, (unsigned)c->uid);
+        c->mem_wait = true;
+        ev_io_stop(loop, &c->rio);
+        ev_timer_again(loop, &c->mem_retry);
+        return;
+    }
+    char chunk[READ_SIZE];
     union {
         char buf[CMSG_SPACE(16 * sizeof(int))];
         struct cmsghdr align;
@@ -670,29 +745,38 @@ static void on_readable(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     conn_process(c);
+    if (c->closing)
+        return;
+    netd_line_trim(&c->lines);
+    line_settle(c);
 }
 
 static void on_adopt(struct worker *w, struct msg *m)
 {
     struct adopt_msg *am = (struct adopt_msg *)m;
     if (w->stopping) {
+        control_unadmit(am->ident->uid);
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c || idmap_put(&space(w)->conns, am->id, c) < 0) {
         free(c);
+        control_unadmit(am->ident->uid);
         close(am->fd);
+        ident_unref(am->ident);
         free(am);
         return;
     }
     c->id = am->id;
     c->w = w;
     c->fd = am->fd;
-    c->uid = am->uid;
-    c->gid = am->gid;
-    c->pid = am->pid;
+    c->ident = am->ident;
+    c->uid = c->ident->uid;
+    c->gid = c->ident->gid;
+    c->pid = c->ident->pid;
     c->in_marks_tail = &c->in_marks;
     free(am);
     netd_line_init(&c->lines, netd_cfg.max_request);
@@ -700,26 +784,44 @@ static void on_adopt(struct worker *w, struct msg *m)
     ev_io_init(&c->wio, on_writable, c->fd, EV_WRITE);
     ev_timer_init(&c->hup, on_hup_check, 0.5, 0.5);
     c->hup.data = c;
+    ev_init(&c->mem_retry, on_mem_retry);
+    c->mem_retry.repeat = MEM_RETRY;
+    c->mem_retry.data = c;
     c->rio.data = c->wio.data = c;
     ev_io_start(w->loop, &c->rio);
     stat_add(&w->stats.connections, 1);
+    IDENT_STAT_ADD(c->ident, connections, 1);
     netd_log(LOG_DEBUG, "conn %llu: uid %u pid %d", (unsigned long long)c->id, (unsigned)c->uid,
              (int)c->pid);
 }
 
-void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid)
+bool control_admit(uid_t uid)
+{
+    if (uid == 0) {
+        uid_take(uid, UC_CONNS, UINT64_MAX);
+        return true;
+    }
+    return uid_take(uid, UC_CONNS, netd_cfg.max_conns_uid);
+}
+
+void control_unadmit(uid_t uid)
+{
+    uid_give(uid, UC_CONNS);
+}
+
+void control_adopt(int worker_index, int fd, uint64_t id, struct ident *ident)
 {
     struct adopt_msg *m = calloc(1, sizeof *m);
     if (!m) {
+        control_unadmit(ident->uid);
         close(fd);
+        ident_unref(ident);
         return;
     }
     m->hdr.fn = on_adopt;
     m->fd = fd;
     m->id = id;
-    m->uid = uid;
-    m->gid = gid;
-    m->pid = pid;
+    m->ident = ident;
     worker_post(worker_index, &m->hdr);
 }
 
@@ -731,6 +833,7 @@ static void conn_close(struct conn *c)
     ev_io_stop(c->w->loop, &c->rio);
     ev_io_stop(c->w->loop, &c->wio);
     ev_timer_stop(c->w->loop, &c->hup);
+    ev_timer_stop(c->w->loop, &c->mem_retry);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -740,6 +843,8 @@ static void conn_close(struct conn *c)
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
     monitor_conn_closed(c->w, c);
+    uid_give(c->uid, UC_CONNS);
+    IDENT_STAT_ADD(c->ident, connections, -1);
     broadcast_gone(c);
     while (c->batches) {
         struct batch *b = c->batches;
@@ -792,8 +897,10 @@ static void control_reap(struct worker *w)
         cs->graveyard = c->next_grave;
         netd_line_free(&c->lines);
         buf_free(&c->out);
+        mem_release(c->uid, c->line_charged + c->out_charged);
         free(c->trust.cafile);
         free(c->trust.capath);
+        ident_unref(c->ident);
         free(c);
     }
 }

@@ -25,6 +25,7 @@ struct conn {
     uid_t uid;
     gid_t gid;
     pid_t pid;
+    struct ident *ident; /* the peer, as netd acts for it (one reference) */
     ev_io rio, wio;
     ev_timer hup; /* after the client's EOF: has it gone entirely? */
     struct netd_line lines;
@@ -50,13 +51,27 @@ struct conn {
     bool upgrading;
     int up_worker;
     uint64_t up_relay;
+    /* The memory of this connection's own buffers, charged to its uid: the
+     * unfinished request line and the queued answers (--max-memory-conn). */
+    size_t line_charged, out_charged;
+    bool mem_wait;       /* not read until the uid is under its budget again */
+    ev_timer mem_retry;
 };
 
 /** Registers rpc/ with the layers below and the workers (before workers_start). */
 void rpc_layer_init(void);
 
-/** Message to a worker: adopt control connection @fd. */
-void control_adopt(int worker_index, int fd, uint64_t id, uid_t uid, gid_t gid, pid_t pid);
+/**
+ * Counts one more control connection of @uid (main thread, before
+ * control_adopt); false past --max-connections-per-uid (root is never
+ * refused). The count goes back when the connection closes.
+ */
+bool control_admit(uid_t uid);
+/** Gives back what control_admit counted, for a connection that was never adopted. */
+void control_unadmit(uid_t uid);
+
+/** Message to a worker: adopt control connection @fd of peer @ident (taken). */
+void control_adopt(int worker_index, int fd, uint64_t id, struct ident *ident);
 /** Writes the answers waiting on @w's connections; returns the bytes that still wait (at a stop,
  * netd closes its connections once they are 0). */
 size_t control_unsent(struct worker *w);

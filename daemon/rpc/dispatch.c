@@ -71,6 +71,34 @@ int dispatch_complete(void)
     return 1;
 }
 
+/* Calls that make handles or queue bytes: refused once their uid's memory
+ * budget is spent. The others (reads, close, status, ...) may still run,
+ * within a small overdraft, so a client at its budget can drain and free. */
+static bool grows(enum netd_method_id id)
+{
+    switch (id) {
+    case NETD_M_ADDRESS:
+    case NETD_M_CONNECT:
+    case NETD_M_LISTEN:
+    case NETD_M_ACCEPT:
+    case NETD_M_ACCEPT_LOOP:
+    case NETD_M_SERVER:
+    case NETD_M_WRITE:
+    case NETD_M_SEND_TO:
+    case NETD_M_PAIR:
+    case NETD_M_ASSIGN:
+    case NETD_M_STARTTLS:
+    case NETD_M_MONITOR: /* holds up to 256 KiB of events on its connection */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* What a request in flight is charged: the request and its parameters
+ * (the bytes of a write are charged where they wait, by the stream). */
+#define REQ_COST (sizeof(struct req) + 512)
+
 struct req_msg {
     struct msg hdr;
     struct req *r;
@@ -147,6 +175,7 @@ void request_run(struct worker *w, struct req *r)
         return;
     }
     stat_add(&w->stats.requests, 1);
+    IDENT_STAT_ADD(r->ident, requests, 1);
     routes[r->m->id].fn(w, r);
 }
 
@@ -269,6 +298,16 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         json_decref(msg);
         return;
     }
+    if (!mem_charge(c->uid, REQ_COST, grows(m->id) ? MEM_NORMAL : MEM_DRAIN)) {
+        snprintf(buf, sizeof buf,
+                 "netd holds as much as it may for uid %u (netd --max-memory %zu, "
+                 "--max-memory-total %zu); read, close or wait",
+                 (unsigned)c->uid, netd_cfg.max_memory, netd_cfg.max_memory_total);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_memory"), buf, &t0);
+        json_decref(msg);
+        return;
+    }
 
     /* The request takes id and params out of the message, so that it holds
      * the only references: once it is posted to another worker, nothing on
@@ -283,7 +322,9 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->m = m;
     r->params = rq.params ? json_incref(rq.params) : json_object();
     r->uid = c->uid;
+    r->charged = REQ_COST;
     r->gid = c->gid;
+    r->ident = ident_ref(c->ident);
     r->pid = c->pid;
     r->t0 = t0;
     /* The connection's trust store travels with the request. */

@@ -408,6 +408,25 @@ json_t *tls_why_data(const struct tls_why *why)
     return NULL;
 }
 
+void tls_why_fail(struct req *r, const struct tls_why *why)
+{
+    switch (why->fail_as) {
+    case NETD_OK:
+    case NETD_E_TLS:
+        req_fail(r, NETD_E_TLS, tls_why_data(why), "%s", why->msg);
+        break;
+    case NETD_E_OS:
+        req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(why->file_errno)), "%s",
+                 why->msg);
+        break;
+    case NETD_E_LIMIT:
+        req_fail(r, NETD_E_LIMIT, json_pack("{s:s}", "limit", why->limit), "%s", why->msg);
+        break;
+    default:
+        req_fail(r, why->fail_as, NULL, "%s", why->msg);
+    }
+}
+
 static bool tls_fail(struct sock *sk, struct req *r, int err, const char *what)
 {
     struct tls_sess *s = sk->tp_state;
@@ -522,7 +541,7 @@ int tls_attach(struct sock *sk, struct req *r, const struct tls_opts *o, const c
     if (ctx)
         wolfSSL_CTX_free(ctx); /* the session holds its own reference */
     if (!s) {
-        req_fail(r, NETD_E_TLS, tls_why_data(&why), "%s", why.msg);
+        tls_why_fail(r, &why);
         return -1;
     }
     s->sk = sk;
@@ -547,6 +566,11 @@ static ssize_t tls_recv(struct sock *sk, void *buf, size_t n)
     if (!s || !s->established)
         return -EAGAIN;
     sk->tp_want &= ~TP_WANT_WRITE;
+    if (s->end_pending || s->end_told) {
+        s->end_pending = false;
+        s->end_told = true;
+        return 0; /* the close_notify that came after the last bytes */
+    }
     size_t got = 0;
     /* One wolfSSL_read gives at most one record; take as many as fit, as
      * one recv() on a plain socket would. */
@@ -557,9 +581,15 @@ static ssize_t tls_recv(struct sock *sk, void *buf, size_t n)
             got += (size_t)k;
             continue;
         }
-        if (got > 0)
-            break; /* the end or the error comes again on the next call */
         int err = wolfSSL_get_error(s->ssl, k);
+        if (got > 0) {
+            /* The end is remembered: wolfSSL may not report it again, and
+             * the socket, drained, may not wake the loop for it. An error
+             * comes again on the next call. */
+            if (err == WOLFSSL_ERROR_ZERO_RETURN)
+                s->end_pending = true;
+            break;
+        }
         if (err == WOLFSSL_ERROR_WANT_READ)
             return -EAGAIN;
         if (err == WOLFSSL_ERROR_WANT_WRITE) {
@@ -605,7 +635,8 @@ static ssize_t tls_send(struct sock *sk, const void *buf, size_t n)
     return (ssize_t)taken;
 }
 
-/* Decrypted bytes inside wolfSSL, and ciphertext read before an upgrade:
+/* Decrypted bytes inside wolfSSL, ciphertext read before an upgrade, and
+ * the end when close_notify came behind the last bytes (counted as one):
  * neither makes the socket readable, so stream.c asks for them. */
 static size_t tls_unsent(struct sock *sk)
 {
@@ -619,7 +650,7 @@ static size_t tls_buffered(struct sock *sk)
     if (!s || !s->established)
         return 0;
     int p = wolfSSL_pending(s->ssl);
-    return (p > 0 ? (size_t)p : 0) + buf_used(&s->pre);
+    return (p > 0 ? (size_t)p : 0) + buf_used(&s->pre) + (s->end_pending ? 1 : 0);
 }
 
 static void send_close_notify(struct tls_sess *s)

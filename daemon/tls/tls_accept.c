@@ -41,7 +41,9 @@ int tls_listen_prepare(struct listener *l, struct req *r, const json_t *tls)
     if (!srv) {
         if (ctx)
             wolfSSL_CTX_free(ctx);
-        req_fail(r, NETD_E_TLS, tls_why_data(&why), "%s", ctx ? "out of memory" : why.msg);
+        if (ctx)
+            snprintf(why.msg, sizeof why.msg, "out of memory");
+        tls_why_fail(r, &why);
         return -1;
     }
     srv->ctx = ctx;

@@ -5,14 +5,15 @@
  *
  * Loading the system trust store parses a few hundred certificates, too slow
  * to repeat for every connect, so client contexts are shared by every worker
- * and cached by what went into them (paths, and each file's identity and
- * modification time, so a changed file is loaded again). A context is handed
+ * and cached by what went into them: each file's identity and modification
+ * time as the caller's own descriptor shows it, so a changed file is loaded
+ * again and nobody gets a context made of files it could not open. The
+ * files are read by netd as the caller (core/creds.c) and given to wolfSSL
+ * as buffers. A context is handed
  * out with a reference of its own, so evicting it from the cache never frees
  * it under a connection being set up. Server contexts belong to their
  * listener (or starttls call) and are not cached.
  */
-#include <dirent.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,59 +148,108 @@ int tls_opts_parse(struct req *r, const json_t *obj, bool flat, const char *pref
     return check_side(r, obj, prefix, o);
 }
 
-/* ---- trust stores ---- */
+/* ---- the caller's files ---- */
 
-/* Loads every regular file in @dir that holds certificates; returns how
- * many did, or -1 with errno when the directory cannot be read. */
-static int load_dir(WOLFSSL_CTX *ctx, const char *dir)
+/*
+ * What one context is made from. Every file is opened and read by netd as
+ * the caller (core/creds.c), without blocking and up to a bound, and
+ * wolfSSL gets buffers: it never opens a path itself. So a caller can use
+ * only files it could read, and the answer for a file it cannot reach is
+ * the kernel's (EACCES for an existing and a missing file alike).
+ */
+struct inputs {
+    const char *cafile, *capath, *cert, *key; /* NULL: not used */
+    struct filedata ca, crt, pk;
+    struct filelist dir;
+};
+
+static int file_fail(struct tls_why *why, const char *what, const char *path, enum file_err e,
+                     int err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char path[PATH_MAX];
-        struct stat st;
-        if (e->d_name[0] == '.' ||
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (wolfSSL_CTX_load_verify_locations(ctx, path, NULL) == WOLFSSL_SUCCESS)
-            n++;
+    switch (e) {
+    case FILE_EOPEN:
+    case FILE_EREAD:
+        why->fail_as = NETD_E_OS;
+        why->file_errno = err;
+        snprintf(why->msg, sizeof why->msg, "%s %s: %s", what, path, strerror(err));
+        break;
+    case FILE_ENOTREG:
+        why->fail_as = NETD_E_PARAMS;
+        snprintf(why->msg, sizeof why->msg, "%s %s is not a regular file", what, path);
+        break;
+    case FILE_ENOTDIR:
+        why->fail_as = NETD_E_PARAMS;
+        snprintf(why->msg, sizeof why->msg, "%s %s is not a directory", what, path);
+        break;
+    case FILE_ETOOBIG:
+        why->fail_as = NETD_E_LIMIT;
+        why->limit = "tls_file_max";
+        snprintf(why->msg, sizeof why->msg,
+                 "%s %s is larger than netd reads for TLS (%u MiB a file; a directory: %u MiB "
+                 "and %u entries)",
+                 what, path, NETD_FILE_MAX >> 20, NETD_DIR_FILES_MAX >> 20, NETD_DIR_ENTRIES_MAX);
+        break;
+    case FILE_OK:
+        break;
     }
-    closedir(d);
-    return n;
+    return -1;
 }
 
-static int no_trust(struct tls_why *why, const char *fmt, const char *path, int err)
+static int read_inputs(const struct ident *id, struct inputs *in, struct tls_why *why)
 {
-    snprintf(why->msg, sizeof why->msg, fmt, path, err ? strerror(err) : "");
+    enum file_err e;
+    if (in->cafile && (e = creds_read_file(id, in->cafile, NETD_FILE_MAX, &in->ca)) != FILE_OK)
+        return file_fail(why, "cafile", in->cafile, e, in->ca.err);
+    if (in->capath && (e = creds_read_dir(id, in->capath, &in->dir)) != FILE_OK)
+        return file_fail(why, "capath", in->capath, e, in->dir.err);
+    if (in->cert && (e = creds_read_file(id, in->cert, NETD_FILE_MAX, &in->crt)) != FILE_OK)
+        return file_fail(why, "certificate", in->cert, e, in->crt.err);
+    if (in->key && (e = creds_read_file(id, in->key, NETD_FILE_MAX, &in->pk)) != FILE_OK)
+        return file_fail(why, "key", in->key, e, in->pk.err);
+    return 0;
+}
+
+static void inputs_free(struct inputs *in)
+{
+    filedata_free(&in->ca);
+    filedata_free(&in->crt);
+    filedata_free(&in->pk);
+    filelist_free(&in->dir);
+}
+
+/* ---- trust stores ---- */
+
+static int no_trust(struct tls_why *why, const char *fmt, const char *path)
+{
+    snprintf(why->msg, sizeof why->msg, fmt, path);
     why->verify = "no_trust_store";
     return -1;
 }
 
-/* Loads the trust store into @ctx: @cafile and/or @capath, or the system's. */
-static int load_trust(WOLFSSL_CTX *ctx, const char *cafile, const char *capath, struct tls_why *why)
+static bool load_ca(WOLFSSL_CTX *ctx, const struct filedata *f)
 {
-    if (!cafile && !capath) {
+    return wolfSSL_CTX_load_verify_buffer(ctx, f->data, (long)f->len, WOLFSSL_FILETYPE_PEM) ==
+           WOLFSSL_SUCCESS;
+}
+
+/* Loads the trust store into @ctx: the caller's cafile and/or capath, or the system's. */
+static int load_trust(WOLFSSL_CTX *ctx, const struct inputs *in, struct tls_why *why)
+{
+    if (!in->cafile && !in->capath) {
+        /* The system's store: files every uid may read, at fixed places. */
         if (wolfSSL_CTX_load_system_CA_certs(ctx) != WOLFSSL_SUCCESS)
-            return no_trust(why, "no trust store: the system has no CA certificates%s%s", "", 0);
+            return no_trust(why, "no trust store: the system has no CA certificates%s", "");
         return 0;
     }
-    if (cafile && wolfSSL_CTX_load_verify_locations(ctx, cafile, NULL) != WOLFSSL_SUCCESS) {
-        struct stat st;
-        if (stat(cafile, &st) < 0)
-            return no_trust(why, "no trust store: cafile %s: %s", cafile, errno);
-        return no_trust(why, "no trust store: cafile %s holds no usable CA certificate%s", cafile,
-                        0);
-    }
-    if (capath) {
-        int n = load_dir(ctx, capath);
-        if (n < 0)
-            return no_trust(why, "no trust store: capath %s: %s", capath, errno);
+    if (in->cafile && !load_ca(ctx, &in->ca))
+        return no_trust(why, "no trust store: cafile %s holds no usable CA certificate",
+                        in->cafile);
+    if (in->capath) {
+        size_t n = 0;
+        for (size_t i = 0; i < in->dir.count; i++)
+            n += load_ca(ctx, &in->dir.files[i]);
         if (n == 0)
-            return no_trust(why, "no trust store: capath %s holds no CA certificate%s", capath, 0);
+            return no_trust(why, "no trust store: capath %s holds no CA certificate", in->capath);
     }
     return 0;
 }
@@ -210,11 +260,12 @@ static int load_trust(WOLFSSL_CTX *ctx, const char *cafile, const char *capath, 
  * a few bytes and the certificate's public key must verify them. Key types
  * that cannot sign this way are left to wolfSSL's check.
  */
-static bool key_fits(const char *cert, const char *key)
+static bool key_fits(const struct filedata *cert, const struct filedata *key)
 {
-    WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_file(cert, WOLFSSL_FILETYPE_PEM);
+    WOLFSSL_X509 *x =
+        wolfSSL_X509_load_certificate_buffer(cert->data, (int)cert->len, WOLFSSL_FILETYPE_PEM);
     WOLFSSL_EVP_PKEY *pub = x ? wolfSSL_X509_get_pubkey(x) : NULL;
-    WOLFSSL_BIO *bio = wolfSSL_BIO_new_file(key, "r");
+    WOLFSSL_BIO *bio = wolfSSL_BIO_new_mem_buf(key->data, (int)key->len);
     WOLFSSL_EVP_PKEY *priv = bio ? wolfSSL_PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     WOLFSSL_EVP_MD_CTX *sign = wolfSSL_EVP_MD_CTX_new(), *check = wolfSSL_EVP_MD_CTX_new();
     unsigned char sig[1024];
@@ -238,21 +289,24 @@ static bool key_fits(const char *cert, const char *key)
 }
 
 /* Our own certificate (with its chain) and key, which must belong together. */
-static int load_own(WOLFSSL_CTX *ctx, const struct tls_opts *o, struct tls_why *why)
+static int load_own(WOLFSSL_CTX *ctx, const struct inputs *in, struct tls_why *why)
 {
-    if (!o->cert)
+    if (!in->cert)
         return 0;
-    if (wolfSSL_CTX_use_certificate_chain_file(ctx, o->cert) != WOLFSSL_SUCCESS) {
-        snprintf(why->msg, sizeof why->msg, "cannot load the certificate %s (a PEM file)", o->cert);
+    if (wolfSSL_CTX_use_certificate_chain_buffer_format(ctx, in->crt.data, (long)in->crt.len,
+                                                        WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        snprintf(why->msg, sizeof why->msg, "cannot load the certificate %s (a PEM file)",
+                 in->cert);
         return -1;
     }
-    if (wolfSSL_CTX_use_PrivateKey_file(ctx, o->key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-        snprintf(why->msg, sizeof why->msg, "cannot load the private key %s (a PEM file)", o->key);
+    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, in->pk.data, (long)in->pk.len,
+                                          WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        snprintf(why->msg, sizeof why->msg, "cannot load the private key %s (a PEM file)", in->key);
         return -1;
     }
-    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS || !key_fits(o->cert, o->key)) {
+    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS || !key_fits(&in->crt, &in->pk)) {
         snprintf(why->msg, sizeof why->msg, "the key %s does not belong to the certificate %s",
-                 o->key, o->cert);
+                 in->key, in->cert);
         return -1;
     }
     return 0;
@@ -270,7 +324,20 @@ static void trust_of(const struct req *r, const struct tls_opts *o, const char *
     }
 }
 
-static WOLFSSL_CTX *ctx_build(const struct req *r, const struct tls_opts *o, struct tls_why *why)
+/* The files @o needs, as @r's caller reads them. -1: @why says why not. */
+static int inputs_of(const struct req *r, const struct tls_opts *o, struct inputs *in,
+                     struct tls_why *why)
+{
+    memset(in, 0, sizeof *in);
+    if (o->server ? o->verify_client : o->verify)
+        trust_of(r, o, &in->cafile, &in->capath);
+    in->cert = o->cert;
+    in->key = o->key;
+    return read_inputs(r->ident, in, why);
+}
+
+static WOLFSSL_CTX *ctx_build(const struct tls_opts *o, const struct inputs *in,
+                              struct tls_why *why)
 {
     tls_init();
     WOLFSSL_CTX *ctx =
@@ -281,10 +348,8 @@ static WOLFSSL_CTX *ctx_build(const struct req *r, const struct tls_opts *o, str
     }
     /* TLS 1.2 at least; the methods above offer 1.3 first. */
     wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
-    const char *cafile, *capath;
-    trust_of(r, o, &cafile, &capath);
     bool checks = o->server ? o->verify_client : o->verify;
-    if ((checks && load_trust(ctx, cafile, capath, why) < 0) || load_own(ctx, o, why) < 0) {
+    if ((checks && load_trust(ctx, in, why) < 0) || load_own(ctx, in, why) < 0) {
         wolfSSL_CTX_free(ctx);
         return NULL;
     }
@@ -293,30 +358,44 @@ static WOLFSSL_CTX *ctx_build(const struct req *r, const struct tls_opts *o, str
 
 /* ---- the cache of client contexts ---- */
 
-/* Appends "|path|identity" for @path to @key. */
-static void key_add(char *key, size_t n, const char *path)
+/* Appends the identity of file @f (what fstat showed on the caller's own
+ * descriptor: device, inode, modification time, size) to the key @k. */
+static void key_add(struct buf *k, const char *tag, const struct stat *st)
 {
-    struct stat st;
-    size_t len = strlen(key);
-    if (!path || stat(path, &st) < 0)
-        snprintf(key + len, n - len, "|%s|-", path ? path : "");
-    else
-        snprintf(key + len, n - len, "|%s|%llu.%llu.%lld.%ld.%lld", path,
-                 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+    char part[160];
+    int n = snprintf(part, sizeof part, "|%s:%llu.%llu.%lld.%ld.%lld", tag,
+                     (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                     (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (long long)st->st_size);
+    buf_append(k, part, (size_t)n);
 }
 
-static void client_key(const struct req *r, const struct tls_opts *o, char *key, size_t n)
+/*
+ * The cache key of a client context: what went into it, as the files the
+ * caller has just opened show it. The cache is asked only after the caller
+ * opened every file, so a context made of files it could not read is never
+ * handed to it, and a changed file makes a new context.
+ */
+static char *client_key(const struct tls_opts *o, const struct inputs *in)
 {
-    const char *cafile, *capath;
-    trust_of(r, o, &cafile, &capath);
-    snprintf(key, n, "%s", o->verify ? "verify" : "noverify");
-    if (o->verify) {
-        key_add(key, n, cafile);
-        key_add(key, n, capath);
+    struct buf k = {0};
+    const char *mode = !o->verify ? "noverify" : in->cafile || in->capath ? "verify" : "system";
+    buf_append(&k, mode, strlen(mode));
+    if (in->cafile)
+        key_add(&k, "cafile", &in->ca.st);
+    if (in->capath) {
+        key_add(&k, "capath", &in->dir.dir);
+        for (size_t i = 0; i < in->dir.count; i++)
+            key_add(&k, in->dir.names[i], &in->dir.files[i].st);
     }
-    key_add(key, n, o->cert);
-    key_add(key, n, o->key);
+    if (in->cert) {
+        key_add(&k, "cert", &in->crt.st);
+        key_add(&k, "key", &in->pk.st);
+    }
+    if (buf_append(&k, "", 1) < 0) {
+        buf_free(&k);
+        return NULL;
+    }
+    return (char *)k.data;
 }
 
 static WOLFSSL_CTX *cache_find(const char *key)
@@ -359,15 +438,24 @@ static void cache_store(const char *key, WOLFSSL_CTX *ctx)
 
 WOLFSSL_CTX *tls_ctx_get(const struct req *r, const struct tls_opts *o, struct tls_why *why)
 {
-    if (o->server)
-        return ctx_build(r, o, why);
-    char key[4 * PATH_MAX + 256];
-    client_key(r, o, key, sizeof key);
-    WOLFSSL_CTX *ctx = cache_find(key);
-    if (ctx)
+    struct inputs in;
+    if (inputs_of(r, o, &in, why) < 0) {
+        inputs_free(&in);
+        return NULL;
+    }
+    if (o->server) {
+        WOLFSSL_CTX *ctx = ctx_build(o, &in, why);
+        inputs_free(&in);
         return ctx;
-    ctx = ctx_build(r, o, why);
-    if (ctx)
-        cache_store(key, ctx);
+    }
+    char *key = client_key(o, &in);
+    WOLFSSL_CTX *ctx = key ? cache_find(key) : NULL;
+    if (!ctx) {
+        ctx = ctx_build(o, &in, why);
+        if (ctx && key)
+            cache_store(key, ctx);
+    }
+    free(key);
+    inputs_free(&in);
     return ctx;
 }

@@ -42,6 +42,11 @@ struct tls_why {
     const char *alert;  /* the alert the peer sent: "bad_certificate", ... */
     bool truncated;     /* the peer ended TCP without close_notify */
     int sys_errno;      /* the socket failed with this errno */
+    /* A file of the caller's that could not be used: the error is then of
+     * this kind (os, with file_errno; limit, naming limit; params), not `tls`. */
+    enum netd_err fail_as;
+    int file_errno;
+    const char *limit;
 };
 
 struct tls_server;
@@ -62,6 +67,10 @@ struct tls_sess {
     bool verify;      /* the peer's certificate is checked */
     bool established; /* the handshake succeeded */
     bool peer_closed; /* recv() saw the TCP end */
+    /* wolfSSL reported the peer's close_notify after a read that returned
+     * bytes: the next recv returns the end (0), which buffered() counts
+     * until then, since the socket may never become readable again. */
+    bool end_pending, end_told;
     bool sent_close;  /* close_notify is out (or in @out) */
     bool shut_after_flush;
     bool lingering; /* its handle closed; only @out is left to send */
@@ -92,6 +101,8 @@ void tls_sess_free(struct tls_sess *s);
 void tls_hs_begin(struct tls_sess *s, int fd);
 /** The error.data of a failure (new reference, or NULL). */
 json_t *tls_why_data(const struct tls_why *why);
+/** Answers @r with the error @why describes (`tls`, or the file error of its kind). */
+void tls_why_fail(struct req *r, const struct tls_why *why);
 
 /* tls_ctx.c */
 /**

@@ -73,6 +73,7 @@ static bool can_upgrade(struct req *r, struct sock *sk)
 static void take_over(struct sock *old, struct sock *sk)
 {
     struct tls_sess *s = sk->tp_state;
+    mem_release(old->h.uid, old->rbuf.cap); /* the session's pre-read bytes are not charged */
     s->pre = old->rbuf;
     memset(&old->rbuf, 0, sizeof old->rbuf);
     sk->h.fd = handle_take_fd(&old->h);
@@ -155,7 +156,7 @@ void tls_config(struct req *r)
     struct tls_why why = {0};
     WOLFSSL_CTX *ctx = tls_ctx_get(r, &o, &why);
     if (!ctx) {
-        req_fail(r, NETD_E_TLS, tls_why_data(&why), "%s", why.msg);
+        tls_why_fail(r, &why);
         return;
     }
     wolfSSL_CTX_free(ctx);

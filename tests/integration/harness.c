@@ -175,12 +175,6 @@ static char *netd_stderr(const struct netd_proc *n, int *cut)
     return text;
 }
 
-char *h_netd_log(const struct netd_proc *n)
-{
-    int cut;
-    return netd_stderr(n, &cut);
-}
-
 /* Whether @text has a line that begins with LEAK_PREFIX. */
 static int has_leak_line(const char *text)
 {
@@ -255,6 +249,12 @@ struct netd_proc *h_netd_start(const char *const *extra)
 const char *h_netd_socket(const struct netd_proc *n)
 {
     return n->name;
+}
+
+char *h_netd_stderr(const struct netd_proc *n)
+{
+    int cut;
+    return netd_stderr(n, &cut);
 }
 
 void h_netd_assert_alive(struct netd_proc *n)

@@ -63,8 +63,8 @@ pid_t h_netd_pid(const struct netd_proc *n);
 /** How many descriptors netd holds now (entries of /proc/PID/fd). */
 int h_netd_fds(const struct netd_proc *n);
 
-/** What netd has written to its stderr so far (its log), NUL-terminated; the caller frees it. */
-char *h_netd_log(const struct netd_proc *n);
+/** What netd wrote to its stderr so far (its last MiB; malloc'd, NUL-terminated). */
+char *h_netd_stderr(const struct netd_proc *n);
 
 /** Fails the test if netd has exited (crashed) since it started. */
 void h_netd_assert_alive(struct netd_proc *n);

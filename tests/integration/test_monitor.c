@@ -578,7 +578,7 @@ static void test_debug_log_line(void **state)
     json_decref(h_call(c, "ping", NULL));
     h_client_free(c);
     /* netd writes a request's line before its answer leaves. */
-    char *log = h_netd_log(n);
+    char *log = h_netd_stderr(n);
     char want[128];
     snprintf(want, sizeof want, "request close h0.31337 uid %u pid %d: error -32002", getuid(),
              (int)getpid());

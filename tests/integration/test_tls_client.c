@@ -109,8 +109,13 @@ static void test_verification_failures(void **state)
     err = t_connect_fails(c, "localhost", good, json_pack("{s:s}", "capath", T("empty")));
     t_expect_verify(err, "no_trust_store", "no trust store");
     json_decref(err);
-    err = t_connect_fails(c, "localhost", good, json_pack("{s:s}", "cafile", T("missing.pem")));
-    t_expect_verify(err, "no_trust_store", "missing.pem");
+    /* A cafile netd cannot open as the caller: the kernel's errno, the file named. */
+    err = h_call_err(c, "connect",
+                     json_pack("{s:s,s:i,s:{s:s},s:f}", "host", "localhost", "port", good, "tls",
+                               "cafile", T("missing.pem"), "timeout", 60.0),
+                     -32000);
+    assert_string_equal(h_err_data_str(err, "errno"), "ENOENT");
+    assert_non_null(strstr(netd_error_message(err), "missing.pem"));
     json_decref(err);
     /* Only an explicit verify: false turns it off, and status says so. */
     char *h = t_connect(c, "localhost", self, json_pack("{s:b}", "verify", 0));
@@ -251,6 +256,45 @@ static void test_close_notify_and_truncation(void **state)
     assert_non_null(strstr(netd_error_message(err), "close_notify"));
     json_decref(err);
     free(h);
+}
+
+/* openssl s_server -www answers GET / HTTP/1.0 with its last record,
+ * close_notify and the end of the connection at once: read "all" returns
+ * the page with eof at once (issue 9, finding 14: it waited for its
+ * timeout, though the bytes and the end were there). */
+static void test_read_all_www(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    char cert[160], key[160], portstr[16], out[160];
+    snprintf(cert, sizeof cert, "%s", T("server.pem"));
+    snprintf(key, sizeof key, "%s", T("server.key"));
+    int port = 0;
+    for (int attempt = 0; attempt < 5 && port == 0; attempt++) {
+        int p = h_free_port();
+        snprintf(portstr, sizeof portstr, "%d", p);
+        snprintf(out, sizeof out, "%s/s_server_www%d.out", t_dir, attempt);
+        const char *argv[] = {"openssl", "s_server", "-accept", portstr, "-cert",
+                              cert,      "-key",     key,       "-www",  NULL};
+        if (t_s_server_up(t_spawn(argv, out), out))
+            port = p;
+    }
+    assert_true(port > 0);
+    for (int round = 0; round < 5; round++) {
+        char *h = t_connect(c, "localhost", port, t_tls(NULL));
+        t_write(c, h, "GET / HTTP/1.0\r\n\r\n");
+        long long t0 = h_now_ms();
+        json_t *r = h_call(c, "read",
+                           json_pack("{s:s,s:s,s:s,s:i}", "handle", h, "nbytes", "all", "encoding",
+                                     "utf8", "timeout", 10));
+        long long took = h_now_ms() - t0;
+        assert_non_null(strstr(h_str(r, "data"), "HTTP/1.0 200 ok"));
+        assert_true(json_is_true(json_object_get(r, "eof")));
+        assert_true(took < 2000);
+        json_decref(r);
+        h_close(c, h);
+        free(h);
+    }
 }
 
 /* shutdown "w" and close both send close_notify: the peer sees a clean end. */
@@ -443,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_config, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_client_certificate, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_close_notify_and_truncation, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_read_all_www, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_orderly_close, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_connect_without_waiting, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_decrypted_bytes_wake_reads, h_setup, t_teardown),

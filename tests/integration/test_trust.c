@@ -19,10 +19,10 @@
  * After a refusal the caller holds no handle, netd holds no more
  * descriptors than before, and nothing was bound, connected or created.
  *
- * Every hole has a test_<n>_... case that fails on netd before the fix;
- * they run only when NETD_TRUST_TESTS=1 is in the environment (the CMake
- * option NETD_TRUST_TESTS=ON sets it for ctest) and skip otherwise. The
- * test_<n>_root_... and test_<n>_user_... cases show that root, and the
+ * Every hole has a test_<n>_... case that failed on netd before the fix
+ * (main at 4306918); they run unless NETD_TRUST_TESTS=0 is in the
+ * environment (the CMake option NETD_TRUST_TESTS=OFF sets it for ctest).
+ * The test_<n>_root_... and test_<n>_user_... cases show that root, and the
  * other uid on what it may use itself, keep their powers; they always run.
  * Everything needs root (to drop to another uid) and skips otherwise.
  */
@@ -55,6 +55,12 @@ static const char *const ALLOW_ONE_WORKER[] = {"--allow-uid", "40123", "--worker
  *   u/       0755 TRUST_UID       the other uid's own directory
  */
 static char tree[PATH_MAX];
+
+/* The supplementary groups the other uid takes: TRUST_GID, unless a test
+ * gives it more (test_2_every_group). */
+static gid_t user_groups[400] = {TRUST_GID};
+static int n_user_groups = 1;
+
 
 /* Children that hold a control connection of the other uid: each waits
  * for EOF on its end of a socket pair, which the teardown closes. */
@@ -90,6 +96,7 @@ static int stop_path_netd(void);
 static int trust_setup(void **state)
 {
     h_setup(state);
+    n_user_groups = 1;
     nkids = 0;
     n_own_fds = 0;
     tree[0] = '\0';
@@ -135,7 +142,7 @@ static int trust_teardown(void **state)
 static bool trust_enabled(void)
 {
     const char *v = getenv("NETD_TRUST_TESTS");
-    return v && *v && strcmp(v, "0") != 0;
+    return !v || strcmp(v, "0") != 0;
 }
 
 /* Every test needs root; the cases that fail before the fix also need the switch. */
@@ -154,16 +161,16 @@ static void need_fix(void)
 {
     need_root();
     if (!trust_enabled()) {
-        print_message("NETD_TRUST_TESTS is not set: skipped until issue 8 is fixed\n");
+        print_message("NETD_TRUST_TESTS=0: skipped\n");
         skip();
     }
 }
 
-/* In a child: become the other uid, with TRUST_GID as its one extra group. */
+/* In a child: become the other uid, with its supplementary groups. */
 static int drop_to_user(void)
 {
-    gid_t g = TRUST_GID;
-    if (setgroups(1, &g) < 0 || setgid(TRUST_UID) < 0 || setuid(TRUST_UID) < 0)
+    if (setgroups((size_t)n_user_groups, user_groups) < 0 || setgid(TRUST_UID) < 0 ||
+        setuid(TRUST_UID) < 0)
         return -1;
     return geteuid() == TRUST_UID ? 0 : -1;
 }
@@ -673,6 +680,37 @@ static void test_2_root_unix(void **state)
     free(acc);
     free(cs);
     free(l);
+}
+
+/* Item 2: netd knows every group of the caller, however many (SO_PEERGROUPS
+ * answers ERANGE and the size it needs when the first buffer is too small).
+ * The other uid has 300 groups; netd serves only the last one's members,
+ * and a socket only that group may use is reached as the caller. */
+static void test_2_every_group(void **state)
+{
+    need_fix();
+    for (int i = 0; i < 300; i++) {
+        user_groups[i] = (gid_t)(TRUST_GID + 100 + i);
+        if (getgrgid(user_groups[i]))
+            fail_msg("gid %u is in use on this machine; the test needs it unused",
+                     (unsigned)user_groups[i]);
+    }
+    n_user_groups = 300;
+    char last[16], srv[PATH_MAX], dir[PATH_MAX];
+    snprintf(last, sizeof last, "%u", (unsigned)user_groups[299]);
+    path_in(dir, "g300");
+    assert_int_equal(mkdir(dir, 0750) | chown(dir, 0, user_groups[299]) | chmod(dir, 0750), 0);
+    path_in(srv, "g300/s.sock");
+    int lfd = unix_listener(srv, SOCK_STREAM, 0660);
+    assert_int_equal(chown(srv, 0, user_groups[299]), 0);
+    assert_int_equal(as_user(try_connect_unix, srv), 0);
+    (void)accepted_uid(lfd);
+    const char *const args[] = {"--allow-gid", last, NULL};
+    struct netd_proc *n = h_netd_start(args);
+    netd_client *u = user_client(h_netd_socket(n));
+    char *h = h_new_handle(u, "connect", json_pack("{s:s}", "path", srv));
+    assert_int_equal(accepted_uid(lfd), TRUST_UID);
+    free(h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1609,6 +1647,7 @@ int main(void)
         T(test_2_unix_root_only),
         T(test_2_unix_peer_sees_caller),
         T(test_2_root_unix),
+        T(test_2_every_group),
         T(test_3_abstract_refused),
         T(test_3_root_abstract),
         T(test_4_reuseport_tcp),

@@ -51,6 +51,19 @@ static __attribute__((unused)) int answer_code(int i)
     return c;
 }
 
+/* An identity of @uid, as main.c makes one at accept; kept for the whole run. */
+static __attribute__((unused)) struct ident *test_ident(uid_t uid)
+{
+    static struct ident *made[16];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (made[i]->uid == uid)
+            return made[i];
+    assert_true(n < 16);
+    made[n] = ident_new(uid, uid, 1, NULL, 0);
+    return made[n++];
+}
+
 /* A request as dispatch would make it, from connection @conn of @uid. */
 static struct req *test_req(int method, uint64_t conn, uid_t uid, const char *params)
 {
@@ -60,6 +73,7 @@ static struct req *test_req(int method, uint64_t conn, uid_t uid, const char *pa
     r->params = params ? json_loads(params, 0, NULL) : json_object();
     r->conn_id = conn;
     r->uid = uid;
+    r->ident = ident_ref(test_ident(uid));
     return r;
 }
 

@@ -104,8 +104,8 @@ static void test_one_spelling(void **state)
 
 static void test_names_are_never_reused(void **state)
 {
-    struct handle *a = handle_create(&w, 1, 0, 1000, false, &thing_ops);
-    struct handle *b = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *a = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
+    struct handle *b = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     assert_non_null(a);
     assert_non_null(b);
     assert_string_not_equal(a->name, b->name);
@@ -114,7 +114,7 @@ static void test_names_are_never_reused(void **state)
     strcpy(name, a->name);
     handle_close(a, "closed");
     assert_null(handle_find(&w, seq));
-    struct handle *c = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *c = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     assert_string_not_equal(c->name, name);
     handle_close(b, "closed");
     handle_close(c, "closed");
@@ -123,8 +123,8 @@ static void test_names_are_never_reused(void **state)
 
 static void test_ownership(void **state)
 {
-    struct handle *mine = handle_create(&w, 7, 0, 1000, false, &thing_ops);
-    struct handle *kept = handle_create(&w, 7, 0, 1000, true, &thing_ops);
+    struct handle *mine = handle_create(&w, 7, 0, test_ident(1000), false, &thing_ops);
+    struct handle *kept = handle_create(&w, 7, 0, test_ident(1000), true, &thing_ops);
     char p1[64], p2[64];
     snprintf(p1, sizeof p1, "{\"handle\":\"%s\"}", mine->name);
     snprintf(p2, sizeof p2, "{\"handle\":\"%s\"}", kept->name);
@@ -155,7 +155,7 @@ static void test_ownership(void **state)
 
 static void test_close_path(void **state)
 {
-    struct handle *h = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *h = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     struct thing *t = (struct thing *)h;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -188,7 +188,7 @@ static void test_close_path(void **state)
 
 static void test_taken_socket_survives_close(void **state)
 {
-    struct handle *h = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *h = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     h->fd = sv[0];
@@ -204,9 +204,9 @@ static void test_taken_socket_survives_close(void **state)
 
 static void test_connection_gone(void **state)
 {
-    struct handle *plain = handle_create(&w, 5, 0, 1000, false, &thing_ops);
-    struct handle *kept = handle_create(&w, 5, 0, 1000, true, &thing_ops);
-    struct handle *other = handle_create(&w, 6, 0, 1000, false, &thing_ops);
+    struct handle *plain = handle_create(&w, 5, 0, test_ident(1000), false, &thing_ops);
+    struct handle *kept = handle_create(&w, 5, 0, test_ident(1000), true, &thing_ops);
+    struct handle *other = handle_create(&w, 6, 0, test_ident(1000), false, &thing_ops);
     uint64_t ps = plain->seq, ks = kept->seq, os = other->seq;
     struct req *mine = test_req(NETD_M_WAIT, 5, 1000, NULL);
     struct req *theirs = test_req(NETD_M_WAIT, 6, 1000, NULL);
@@ -228,16 +228,16 @@ static void test_quota(void **state)
 {
     size_t old = netd_cfg.max_handles;
     netd_cfg.max_handles = 2;
-    struct handle *a = handle_create(&w, 1, 0, 2000, false, &thing_ops);
-    struct handle *b = handle_create(&w, 1, 0, 2000, false, &thing_ops);
+    struct handle *a = handle_create(&w, 1, 0, test_ident(2000), false, &thing_ops);
+    struct handle *b = handle_create(&w, 1, 0, test_ident(2000), false, &thing_ops);
     assert_non_null(a);
     assert_non_null(b);
-    assert_null(handle_create(&w, 1, 0, 2000, false, &thing_ops));
+    assert_null(handle_create(&w, 1, 0, test_ident(2000), false, &thing_ops));
     /* Another uid has its own count. */
-    struct handle *c = handle_create(&w, 1, 0, 2001, false, &thing_ops);
+    struct handle *c = handle_create(&w, 1, 0, test_ident(2001), false, &thing_ops);
     assert_non_null(c);
     handle_close(a, "closed");
-    struct handle *d = handle_create(&w, 1, 0, 2000, false, &thing_ops);
+    struct handle *d = handle_create(&w, 1, 0, test_ident(2000), false, &thing_ops);
     assert_non_null(d);
     handle_close(b, "closed");
     handle_close(c, "closed");
@@ -248,7 +248,7 @@ static void test_quota(void **state)
 
 static void test_waiters_and_status(void **state)
 {
-    struct handle *h = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *h = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     struct req *r = test_req(NETD_M_WAIT, 1, 1000, NULL);
     r->u.wait.wait_for = WF_CONNECTED;
     handle_park(r, h, &h->waiters, WK_WAIT, NULL);
@@ -267,7 +267,7 @@ static void test_leaks_are_named(void **state)
 {
     FILE *out = tmpfile();
     assert_int_equal(space_leaks(&w, out), 0);
-    struct handle *h = handle_create(&w, 1, 0, 1000, false, &thing_ops);
+    struct handle *h = handle_create(&w, 1, 0, test_ident(1000), false, &thing_ops);
     assert_int_equal(space_leaks(&w, out), 1);
     handle_close(h, "closed");
     assert_int_equal(space_leaks(&w, out), 1); /* in the graveyard, not freed */

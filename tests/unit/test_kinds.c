@@ -117,7 +117,7 @@ static void on_job(struct worker *w, struct msg *m)
     free(m);
     int sv[2];
     socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
-    struct handle *h = handle_create(w, 1, w->index, 1000, false, &stream_ops);
+    struct handle *h = handle_create(w, 1, w->index, test_ident(1000), false, &stream_ops);
     sock_start(sock_of(h), sv[0]);
     if (write(sv[1], "hello", 5) != 5)
         return;

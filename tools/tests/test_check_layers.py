@@ -168,10 +168,15 @@ def check(root, b):
     return r.returncode, r.stdout + r.stderr
 
 
-def sub(old, new):
+def sub(old, new, *more):
+    """An edit replacing @old by @new (and each further pair of @more) once."""
+    pairs = [(old, new)] + list(zip(more[::2], more[1::2]))
+
     def edit(text):
-        assert old in text, f"test bug: {old!r} not in the file"
-        return text.replace(old, new, 1)
+        for o, n in pairs:
+            assert o in text, f"test bug: {o!r} not in the file"
+            text = text.replace(o, n, 1)
+        return text
     return edit
 
 
@@ -233,9 +238,30 @@ CASES = [
     ("a layers.txt naming a folder that does not exist",
      {"daemon/layers.txt": sub("tls\n", "tls\nmethod\n")},
      None, "layer", "daemon/layers.txt:5"),
+    ("a socket made outside core/creds.c",
+     {"daemon/tls/tls.c": sub("#include <string.h>\n", "#include <string.h>\n#include <sys/socket.h>\n",
+                              "    return o->tls != 0",
+                              "    if (!o->next)\n        return socket(AF_INET, SOCK_STREAM, 0);\n"
+                              "    return o->tls != 0")},
+     None, "creds", "daemon/tls/tls.c: [creds] calls socket"),
+    ("a file opened by wolfSSL outside core/creds.c",
+     {"daemon/handle/handle.c": sub("int handle_is(const struct obj *o, unsigned kinds)\n{",
+                                    "int wolfSSL_CTX_use_PrivateKey_file(void *ctx, const char *f, int t);\n"
+                                    "int handle_is(const struct obj *o, unsigned kinds)\n{\n"
+                                    "    if (!o)\n        return wolfSSL_CTX_use_PrivateKey_file(0, \"k\", 1);")},
+     None, "creds", "daemon/handle/handle.c: [creds] calls wolfSSL_CTX_use_PrivateKey_file"),
+    ("glibc's setuid, which changes every thread",
+     {"daemon/core/core.c": sub('#include "core.h"\n', '#include <unistd.h>\n#include "core.h"\n',
+                                "    return 2 * x;", "    return x ? 2 * x : setuid(0);")},
+     None, "creds", "daemon/core/core.c: [creds] calls setuid"),
+    ("main.c acting as netd beyond its control sockets",
+     {"daemon/main.c": sub("#include <stdio.h>\n", "#include <stdio.h>\n#include <fcntl.h>\n",
+                           "    return tls_has(p);",
+                           "    if (o.kind)\n        return openat(0, \"x\", 0);\n    return tls_has(p);")},
+     None, "creds", "daemon/main.c: [creds] calls openat"),
 ]
 
-RULES = ["layer", "include", "library", "link", "kind", "tls", "header"]
+RULES = ["layer", "include", "library", "link", "kind", "tls", "header", "creds"]
 
 
 def main():
