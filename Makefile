@@ -12,6 +12,10 @@ PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfss
              libcmocka-dev libinih-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev \
              scdoc zsh
 # scdoc turns docs/man/*.scd into man pages; zsh checks the zsh completion.
+# npm installs what checks the OpenRPC document (tools/openrpc/, npm ci);
+# Debian's package only where no npm is there yet (NodeSource's nodejs,
+# which conflicts with it, brings its own).
+PACKAGES  += $(if $(shell command -v npm 2>/dev/null),,npm)
 # Nice to have: clang-format for `make format`.
 OPTIONAL  := clang-format
 
@@ -21,7 +25,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-.PHONY: deps build run test asan tsan fuzz fuzz-ci bench format clean
+.PHONY: deps openrpc-deps build run test asan tsan fuzz fuzz-ci bench format clean
 
 # Packages dpkg does not report as installed; empty when there is nothing to do.
 missing = $(strip $(foreach p,$(1),$(if $(shell dpkg-query -W -f='$${Status}' $(p) 2>/dev/null \
@@ -34,6 +38,15 @@ deps:
 	$(SUDO) apt-get update || exit 1; \
 	[ -z "$$req" ] || $(APT_INSTALL) $$req || exit 1; \
 	[ -z "$$opt" ] || $(APT_INSTALL) $$opt || echo "note: optional packages not installed: $$opt"
+	@$(MAKE) openrpc-deps
+
+# The OpenRPC checker's packages, exactly as tools/openrpc/package-lock.json
+# pins them; again only when the lockfile is newer than what is installed.
+OPENRPC_DIR := tools/openrpc
+openrpc-deps:
+	@command -v npm >/dev/null || { echo "note: no npm; the OpenRPC check will be skipped"; exit 0; }; \
+	[ $(OPENRPC_DIR)/node_modules/.package-lock.json -nt $(OPENRPC_DIR)/package-lock.json ] || \
+	  npm ci --prefix $(OPENRPC_DIR) --no-audit --no-fund
 
 build: deps
 	cmake -S . -B build

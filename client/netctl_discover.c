@@ -268,6 +268,30 @@ static void print_errors(const json_t *doc, const json_t *errors)
     }
 }
 
+/* The method's first example: its params as one object, and the result. */
+static void print_example(const json_t *m)
+{
+    const json_t *ex = json_array_get(json_object_get(m, "examples"), 0);
+    if (!ex)
+        return;
+    json_t *params = json_object();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(ex, "params"), i, p)
+    {
+        json_object_set(params, json_string_value(json_object_get(p, "name")),
+                        json_object_get(p, "value"));
+    }
+    char *in = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    char *out = json_dumps(json_object_get(json_object_get(ex, "result"), "value"),
+                           JSON_COMPACT | JSON_ENCODE_ANY);
+    printf("\nExample (%s):\n  params: %s\n  result: %s\n",
+           json_string_value(json_object_get(ex, "name")), in ? in : "?", out ? out : "?");
+    free(in);
+    free(out);
+    json_decref(params);
+}
+
 static void print_method(const json_t *doc, const json_t *m)
 {
     const char *summary = json_string_value(json_object_get(m, "summary"));
@@ -291,20 +315,23 @@ static void print_method(const json_t *doc, const json_t *m)
     }
     print_result(doc, json_object_get(m, "result"));
     print_errors(doc, json_object_get(m, "errors"));
+    print_example(m);
 }
 
-/* A notification netd sends: its params are described in words in x-notifications. */
-static void print_notification(const json_t *note)
+/* A notification netd sends: its params are described as a method's are. */
+static void print_notification(const json_t *doc, const json_t *note)
 {
     printf("%s: a notification netd sends (no answer is expected)\n\n",
            json_string_value(json_object_get(note, "name")));
     print_wrapped(2, json_string_value(json_object_get(note, "description")));
-    printf("\nParams:\n");
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(note, "params"), key, v)
+    printf("\nParams (by name):\n");
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(note, "params"), i, p)
     {
-        printf("  %-12s %s\n", key, json_string_value(v));
+        print_param(doc, json_string_value(json_object_get(p, "name")),
+                    json_object_get(p, "schema"), json_is_true(json_object_get(p, "required")),
+                    json_string_value(json_object_get(p, "description")));
     }
 }
 
@@ -337,7 +364,7 @@ int cmd_describe(struct netctl *n, const struct args *a)
     else if (m)
         print_method(doc, m);
     else
-        print_notification(note);
+        print_notification(doc, note);
     json_decref(doc);
     return rc;
 }

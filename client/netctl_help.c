@@ -161,6 +161,13 @@ const struct command netctl_commands[] = {
      "      prints the new handle (kept); H ends. Options as for connect; --cafile\n"
      "      with --server is the CA of client certificates",
      "T=$(netctl starttls \"$H\" --servername example.org)"},
+    {"monitor", "[--count N]", 0, 0, "count=", cmd_monitor,
+     "show each request netd finishes, live, one line each: time, method, handle,\n"
+     "      outcome, duration, uid and pid; your uid's requests (root: everyone's).\n"
+     "      Events netd had to drop because netctl did not keep up are counted on a\n"
+     "      line of their own; --json prints netd's event objects. Runs until\n"
+     "      interrupted (exit 0) or N events were shown",
+     "netctl monitor --count 10"},
     {"methods", "[--no-legend]", 0, 0, "no-legend", cmd_methods,
      "the methods this netd serves, one a line with its summary (from rpc.discover)",
      "netctl methods"},
@@ -212,6 +219,7 @@ static const struct {
     {"tls-key", "FILE", "the private key (PEM) of --tls-cert, a path netd opens"},
     {"no-legend", NULL, "tab-separated, without the header line, even on a terminal"},
     {"uid", "U", "ask about user U (a uid or a name) instead of yourself: root only"},
+    {"count", "N", "stop after N events"},
 };
 
 static const char *const policy_ops[] = {"connect", "listen", "send-to", NULL};

@@ -14,7 +14,8 @@
 _netctl_globals="--socket --json --json=pretty --json=short --timeout --no-legend --version --help -h"
 _netctl_commands="call ping resolve connect listen accept accept-loop udp read chunk cat write
     flush shutdown close cancel pending localname peername status wait setsockopt getsockopt
-    keep ls stats addrs pair assign release attach nc proxy starttls policy methods describe help"
+    keep ls stats addrs pair assign release attach nc proxy starttls policy monitor methods describe help"
+
 _netctl_udp="listen connect send recv"
 _netctl_policy="explain"
 _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger so-rcvbuf
@@ -26,7 +27,8 @@ _netctl_sockopts="so-broadcast so-reuseaddr so-reuseport so-keepalive so-linger 
 _netctl_methods="ping rpc.discover address address-unpack connect listen accept read chunk
     write pending flush shutdown close cancel localname peername status wait keep handles
     stats accept-loop server recv-from send-to setsockopt getsockopt pair local-addresses
-    release assign starttls tls-config disconnect attach splice policy-explain"
+    release assign starttls tls-config disconnect attach splice policy-explain monitor"
+
 
 # The options of one command (its name with a space for a group command).
 _netctl_options() {
@@ -43,6 +45,7 @@ _netctl_options() {
     ls | addrs | methods) echo "--no-legend" ;;
     pair) echo "--datagram" ;;
     assign) echo "--fd" ;;
+    monitor) echo "--count" ;;
     nc) echo "--unix $tls" ;;
     proxy) echo "--tls-cert --tls-key $tls" ;;
     starttls) echo "--server --cert --key --cafile --servername --insecure --alpn --timeout" ;;

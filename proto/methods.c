@@ -189,6 +189,8 @@ const struct netd_method netd_methods[NETD_M__COUNT] = {
       "Relay two streams into each other, both ways, until both directions end."),
     M(NETD_M_POLICY_EXPLAIN, "policy-explain", p_policy_explain,
       "Say whether the policy allows a call, and which rule decides, without making it."),
+    M(NETD_M_MONITOR, "monitor", p_none,
+      "Watch requests finish: an `event` notification for each, until the connection ends."),
 };
 /* clang-format on */
 

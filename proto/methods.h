@@ -49,6 +49,7 @@ enum netd_method_id {
     NETD_M_ATTACH,
     NETD_M_SPLICE,
     NETD_M_POLICY_EXPLAIN,
+    NETD_M_MONITOR,
     NETD_M__COUNT
 };
 

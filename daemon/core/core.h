@@ -471,7 +471,7 @@ struct worker_stats {
 };
 
 /* Per-worker state of the layers above core, one slot each. */
-enum worker_slot { WS_HANDLES, WS_CONTROL, WS_TLS, WS_RELAY, WS__COUNT };
+enum worker_slot { WS_HANDLES, WS_CONTROL, WS_TLS, WS_RELAY, WS_MONITOR, WS__COUNT };
 
 struct worker {
     int index;

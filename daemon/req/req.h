@@ -10,6 +10,8 @@
 #ifndef NETD_REQ_H
 #define NETD_REQ_H
 
+#include <time.h>
+
 #include "core.h"
 
 struct handle; /* handle/; opaque here */
@@ -41,6 +43,8 @@ struct req {
     uid_t uid;
     gid_t gid;
     struct ident *ident; /* the caller, as netd acts for it (a reference; NULL: netd's own) */
+    pid_t pid;           /* the client's, from its control connection (SO_PEERCRED) */
+    struct timespec t0;  /* when netd read the request (CLOCK_MONOTONIC) */
     int pass_fd;         /* a descriptor travelling with the request or its answer, or -1 */
     size_t
         charged; /* bytes of r->uid's memory budget this request holds (req_free gives them back) */
@@ -118,6 +122,13 @@ struct req_sink {
     void (*reply)(struct req *r, char *line);
     /** Moves @r to worker @worker, where it runs again. */
     void (*forward)(struct req *r, int worker);
+    /**
+     * Sees @r finish, just before its answer leaves: @code is NETD_OK or
+     * the error's kind, @result the result (NULL for an error or a result
+     * already serialised). Runs on the worker that answers; must be cheap
+     * when nobody watches (monitors, the debug log). May be NULL.
+     */
+    void (*finished)(const struct req *r, enum netd_err code, const json_t *result);
 };
 void req_set_sink(const struct req_sink *sink);
 

@@ -73,6 +73,8 @@ void req_free(struct req *r)
 
 void req_ok(struct req *r, json_t *result)
 {
+    if (sink->finished)
+        sink->finished(r, NETD_OK, result);
     char *line = r->id ? netd_rpc_result(r->id, result) : (json_decref(result), NULL);
     sink->reply(r, line);
     req_free(r);
@@ -80,6 +82,8 @@ void req_ok(struct req *r, json_t *result)
 
 void req_ok_raw(struct req *r, const char *result, size_t len)
 {
+    if (sink->finished)
+        sink->finished(r, NETD_OK, NULL);
     sink->reply(r, r->id ? netd_rpc_result_raw(r->id, result, len) : NULL);
     req_free(r);
 }
@@ -96,6 +100,8 @@ void req_fail(struct req *r, enum netd_err kind, json_t *data, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (sink->finished)
+        sink->finished(r, kind, NULL);
     char *line = NULL;
     if (r->id)
         line = netd_rpc_error(r->id, kind, msg, data);

@@ -842,6 +842,7 @@ static void conn_close(struct conn *c)
     c->up_relay = 0;
     idmap_del(&space(c->w)->conns, c->id);
     stat_add(&c->w->stats.connections, -1);
+    monitor_conn_closed(c->w, c);
     uid_give(c->uid, UC_CONNS);
     IDENT_STAT_ADD(c->ident, connections, -1);
     broadcast_gone(c);
@@ -971,6 +972,7 @@ static const struct worker_hook hook = {
 void rpc_layer_init(void)
 {
     worker_hook_add(&hook);
+    monitor_layer_init();
     req_set_sink(&dispatch_sink);
     handle_set_notify(control_notify);
 }

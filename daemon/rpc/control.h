@@ -101,4 +101,25 @@ int dispatch_complete(void);
 /** The sink through which requests answer and move (req_set_sink). */
 extern const struct req_sink dispatch_sink;
 
+/* ---- monitor.c: events of finished requests, the debug log's line per request ---- */
+
+/** Registers the monitors' part in every worker's life (rpc_layer_init does). */
+void monitor_layer_init(void);
+/** The `monitor` method: runs on the connection's worker; answered when the connection ends. */
+void m_monitor(struct worker *w, struct req *r);
+/** Ends the monitor of @c, if it has one (its connection is closing). */
+void monitor_conn_closed(struct worker *w, const struct conn *c);
+/** Answers every monitor on @w with `aborted` (@why): netd is stopping. */
+void monitor_stop(struct worker *w, const char *why);
+/** The sink's `finished`: @r's event to the monitors that may see it, and the debug line. */
+void monitor_finished(const struct req *r, enum netd_err code, const json_t *result);
+/**
+ * The same for a request of @c that never became a request (refused by
+ * dispatch: unknown method, bad params, too many in flight): @method is
+ * the JSON string the client gave (nothing is sent when it is not one),
+ * @t0 when its line was read.
+ */
+void monitor_early(const struct conn *c, const json_t *method, const json_t *params,
+                   enum netd_err code, const struct timespec *t0);
+
 #endif

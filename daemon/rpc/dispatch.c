@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -60,6 +61,7 @@ static const struct {
     [NETD_M_ATTACH] = {m_attach, R_HANDLE},
     [NETD_M_SPLICE] = {m_splice, R_SPLICE},
     [NETD_M_POLICY_EXPLAIN] = {m_policy_explain, R_LOCAL},
+    [NETD_M_MONITOR] = {m_monitor, R_LOCAL},
 };
 
 int dispatch_complete(void)
@@ -87,6 +89,7 @@ static bool grows(enum netd_method_id id)
     case NETD_M_PAIR:
     case NETD_M_ASSIGN:
     case NETD_M_STARTTLS:
+    case NETD_M_MONITOR: /* holds up to 256 KiB of events on its connection */
         return true;
     default:
         return false;
@@ -177,10 +180,12 @@ void request_run(struct worker *w, struct req *r)
     routes[r->m->id].fn(w, r);
 }
 
-/* Answers a request that never reached a handler. */
-static void early_error(struct conn *c, json_t *id, bool notification, uint64_t batch_id,
-                        size_t slot, enum netd_err kind, json_t *data, const char *why)
+/* Answers a request that never reached a handler (@msg: the request). */
+static void early_error(struct conn *c, json_t *msg, json_t *id, bool notification,
+                        uint64_t batch_id, size_t slot, enum netd_err kind, json_t *data,
+                        const char *why, const struct timespec *t0)
 {
+    monitor_early(c, json_object_get(msg, "method"), json_object_get(msg, "params"), kind, t0);
     char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
     if (notification)
         json_decref(data);
@@ -251,11 +256,14 @@ static void dispatch_forward(struct req *r, int worker)
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
                       struct fdset *fds)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     struct netd_rpc_req rq;
     const char *why = NULL;
     enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
     if (kind != NETD_OK) {
-        early_error(c, rq.id, false, batch_id, slot, kind, NULL, why);
+        /* Not a request: no method to report to monitors. */
+        early_error(c, NULL, rq.id, false, batch_id, slot, kind, NULL, why, &t0);
         json_decref(msg);
         return;
     }
@@ -264,12 +272,12 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     char buf[256];
     if (!m) {
         netd_rpc_unknown_method(&rq, buf, sizeof buf);
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf, &t0);
         json_decref(msg);
         return;
     }
     if (netd_params_check(m, rq.params, buf, sizeof buf) != NETD_OK) {
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
         json_decref(msg);
         return;
     }
@@ -279,15 +287,15 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         snprintf(buf, sizeof buf,
                  "attach with mode \"upgrade\" must be the only request in flight on its "
                  "connection (not in a batch); wait for the other answers, or use mode \"fd\"");
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
         json_decref(msg);
         return;
     }
     if (c->inflight > netd_cfg.max_inflight) {
         snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
                  netd_cfg.max_inflight);
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
-                    json_pack("{s:s}", "limit", "max_inflight"), buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_inflight"), buf, &t0);
         json_decref(msg);
         return;
     }
@@ -299,8 +307,8 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
                  "read, close or wait",
                  (unsigned)c->uid, rule ? "max-memory of rule '" : "netd --max-memory",
                  rule ? rule : "", rule ? "'" : "", cap, netd_cfg.max_memory_total);
-        early_error(c, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
-                    json_pack("{s:s}", "limit", "max_memory"), buf);
+        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_memory"), buf, &t0);
         json_decref(msg);
         return;
     }
@@ -321,6 +329,8 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     r->charged = REQ_COST;
     r->gid = c->gid;
     r->ident = ident_ref(c->ident);
+    r->pid = c->pid;
+    r->t0 = t0;
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
@@ -349,4 +359,5 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
 const struct req_sink dispatch_sink = {
     .reply = dispatch_reply,
     .forward = dispatch_forward,
+    .finished = monitor_finished,
 };

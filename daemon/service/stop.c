@@ -7,7 +7,7 @@
  *          netd_cfg.drain_timeout seconds; control connections are served
  *          meanwhile;
  *   end    every waiting call is answered `aborted` (writes with
- *          data.written) and the handles close;
+ *          data.written), and so are monitors; the handles close;
  *   flush  those answers are written to the clients (at most FLUSH_TIMEOUT).
  *
  * A step is a message to each worker; a worker that is not done at once
@@ -76,6 +76,7 @@ static void on_step(struct worker *w, struct msg *m)
         handles_stop(w, "netd is shutting down", keep_fns.spare);
         if (keep_fns.ended)
             keep_fns.ended(w);
+        monitor_stop(w, "netd is shutting down");
     }
     if (s == ST_END || s == ST_DONE || step_done(w, s)) {
         report(s);

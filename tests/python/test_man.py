@@ -138,7 +138,9 @@ def test_protocol():
         term = next((t for t in notes if t.startswith("*%s* {" % n["name"])), None)
         check(term, f"netd-protocol(7) lacks the notification {n['name']}")
         for p in n["params"]:
-            check(p in term, f"netd-protocol(7): notification {n['name']} lacks {p}")
+            name = p["name"].replace("_", "\\_")
+            check(name in term or p["name"] in term,
+                  f"netd-protocol(7): notification {n['name']} lacks {p['name']}")
     limits = section(text, "LIMITS")
     lost = [k for k in doc["x-limits"] if k not in limits]
     check(not lost, f"netd-protocol(7) LIMITS lacks {lost}")

@@ -31,7 +31,7 @@ static void keep_forward(struct req *r, int worker)
     req_free(r);
 }
 
-static const struct req_sink test_sink = {keep_reply, keep_forward};
+static const struct req_sink test_sink = {.reply = keep_reply, .forward = keep_forward};
 
 static void answers_clear(void)
 {

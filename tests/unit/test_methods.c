@@ -159,6 +159,7 @@ static const struct {
     {"attach", "handle:h* mode:e"},
     {"splice", "a:h* b:h* wait:b"},
     {"policy-explain", "uid:i method:e* params:a"},
+    {"monitor", ""},
 };
 
 static char type_letter(enum netd_ptype t)
@@ -604,6 +605,14 @@ static void check_doc_against_table(json_t *doc)
         assert_non_null(json_object_get(dm, "result"));
         assert_string_equal(json_string_value(json_object_get(dm, "summary")), m->summary);
         check_method_params(doc, m, dm);
+        /* Every request can fail (bad params, too many in flight, netd
+         * stopping), and every method shows one example. */
+        if (json_array_size(json_object_get(dm, "errors")) < 3)
+            fail_msg("%s lists %zu errors", m->name,
+                     json_array_size(json_object_get(dm, "errors")));
+        json_t *ex = json_object_get(dm, "examples");
+        if (json_array_size(ex) != 1 || !json_object_get(json_array_get(ex, 0), "result"))
+            fail_msg("%s has no example with a result", m->name);
     }
     size_t i;
     json_t *dm;
