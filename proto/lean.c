@@ -1,0 +1,178 @@
+/*
+ * lean.c - finding the data string in a line without parsing it (see
+ * lean.h for why that gives the same results as parsing it).
+ *
+ * The scanner follows JSON's structure only as far as it must: it reads the
+ * keys of the top-level object and of one object inside it, and skips every
+ * other value by counting brackets outside strings. On a valid line it
+ * tokenises as any JSON parser does; on an invalid one it may find
+ * anything, but then jansson refuses the rest of the line too, because
+ * only the characters inside one string were taken out.
+ */
+#include "lean.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct scan {
+    const char *p, *end;
+};
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end && is_ws(*s->p))
+        s->p++;
+}
+
+static bool take(struct scan *s, char c)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* Skips the string that starts at s->p (its opening quote). Sets *plain
+ * when its characters need no decoding: printable ASCII, no backslash. */
+static bool skip_string(struct scan *s, bool *plain)
+{
+    const char *p = s->p + 1;
+    bool ok = true;
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(s->end - p));
+        if (!q)
+            return false;
+        /* Backslashes before the quote: an odd number escapes it. */
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        for (const unsigned char *c = (const unsigned char *)p; c < (const unsigned char *)q; c++)
+            ok &= *c >= 0x20 && *c < 0x80 && *c != '\\';
+        if (bs % 2 == 0) {
+            s->p = q + 1;
+            if (plain)
+                *plain = ok;
+            return true;
+        }
+        ok = false;
+        p = q + 1;
+    }
+}
+
+/* Skips one value of any kind. Containers are skipped by depth, strings
+ * inside them by skip_string, so brackets in strings do not count; a
+ * number or literal ends where the next separator starts. */
+static bool skip_value(struct scan *s)
+{
+    skip_ws(s);
+    size_t depth = 0;
+    while (s->p < s->end) {
+        char c = *s->p;
+        if (c == '"') {
+            if (!skip_string(s, NULL))
+                return false;
+            if (depth == 0)
+                return true;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return true; /* a number or literal ended by its object's end */
+            if (--depth == 0) {
+                s->p++;
+                return true;
+            }
+        } else if (depth == 0 && (c == ',' || is_ws(c))) {
+            return true;
+        }
+        s->p++;
+    }
+    return false;
+}
+
+/* Reads a key and its colon; the key's characters are [*k, *k + *kn). */
+static bool read_key(struct scan *s, const char **k, size_t *kn)
+{
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    const char *start = s->p + 1;
+    bool plain;
+    if (!skip_string(s, &plain) || !plain)
+        return false;
+    *k = start;
+    *kn = (size_t)(s->p - 1 - start);
+    return take(s, ':');
+}
+
+static bool key_is(const char *k, size_t kn, const char *name)
+{
+    return strlen(name) == kn && memcmp(k, name, kn) == 0;
+}
+
+/* With s->p inside an object (after '{'), moves to the value of member
+ * @name. False when the object ends first or the scanner loses its way. */
+static bool find_member(struct scan *s, const char *name)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}')
+        return false;
+    for (;;) {
+        const char *k;
+        size_t kn;
+        if (!read_key(s, &k, &kn))
+            return false;
+        skip_ws(s);
+        if (key_is(k, kn, name))
+            return true;
+        if (!skip_value(s) || !take(s, ','))
+            return false;
+    }
+}
+
+int netd_lean_find(const char *line, size_t len, const char *outer, const char *inner, size_t *off,
+                   size_t *n)
+{
+    struct scan s = {line, line + len};
+    if (!take(&s, '{') || !find_member(&s, outer) || !take(&s, '{') || !find_member(&s, inner))
+        return -1;
+    if (s.p >= s.end || *s.p != '"')
+        return -1;
+    const char *start = s.p + 1;
+    bool plain;
+    if (!skip_string(&s, &plain) || !plain)
+        return -1;
+    *off = (size_t)(start - line);
+    *n = (size_t)(s.p - 1 - start);
+    return 0;
+}
+
+json_t *netd_lean_load(const char *line, size_t len, const char *outer, const char *inner,
+                       size_t flags, size_t *off, size_t *n)
+{
+    if (netd_lean_find(line, len, outer, inner, off, n) < 0)
+        return NULL;
+    /* The line without the string's characters: its quotes stay, so
+     * jansson sees "" there. */
+    size_t rest = len - *n;
+    char small[512];
+    char *buf = rest <= sizeof small ? small : malloc(rest);
+    if (!buf)
+        return NULL;
+    memcpy(buf, line, *off);
+    memcpy(buf + *off, line + *off + *n, len - *off - *n);
+    json_t *msg = json_loadb(buf, rest, flags, NULL);
+    if (buf != small)
+        free(buf);
+    return msg;
+}
