@@ -91,9 +91,14 @@ bool control_upgrade_begin(struct conn *c, uint64_t batch_id);
  * or failed (@relay 0) and the connection reads requests again. After control_reply. */
 void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t relay);
 
-/** Runs one parsed request message @msg of @c (taken); @fds came with its line. */
+/**
+ * Runs one parsed request message @msg of @c (taken); @fds came with its
+ * line. @data, when not NULL, is the "data" parameter's characters
+ * (@data_len) that the lean path took out of the line (msg holds "" there);
+ * they are read before this returns.
+ */
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
-                      struct fdset *fds);
+                      struct fdset *fds, const char *data, size_t data_len);
 /** Runs @r on the worker this thread is (the target of its routing). */
 void request_run(struct worker *w, struct req *r);
 /** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */

@@ -248,7 +248,7 @@ static void dispatch_forward(struct req *r, int worker)
 }
 
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
-                      struct fdset *fds)
+                      struct fdset *fds, const char *data, size_t data_len)
 {
     struct netd_rpc_req rq;
     const char *why = NULL;
@@ -326,6 +326,8 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
     json_object_del(msg, "params");
     json_object_del(msg, "id");
     json_decref(msg);
+    if (data)
+        req_take_data(r, data, data_len);
 
     int target = route_target(c, r);
     if (target < 0) {
