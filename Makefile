@@ -9,9 +9,12 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 # clang and libclang-rt-dev (libFuzzer's runtime, which clang only
 # recommends) build the fuzz targets; the sanitizer builds use gcc.
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
+             autoconf automake libtool \
              libcmocka-dev libinih-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev \
              scdoc zsh
 # scdoc turns docs/man/*.scd into man pages; zsh checks the zsh completion.
+# autoconf, automake and libtool build netd's own wolfSSL with AES-NI from
+# Debian's source package (tools/build-wolfssl, cmake/wolfssl.cmake).
 # Nice to have: clang-format for `make format`.
 OPTIONAL  := clang-format
 
@@ -49,7 +52,8 @@ test: build
 # with the normal build. ctest inherits the exported options.
 asan tsan: deps
 	cmake -S . -B build-$@ -DCMAKE_BUILD_TYPE=Debug \
-	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread)
+	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread) \
+	  -DNETD_WOLFSSL_PREFIX=$(CURDIR)/build/wolfssl
 	cmake --build build-$@ -j$(JOBS)
 	cd build-$@ && env $(SAN_ENV) ctest --output-on-failure -j2
 
@@ -59,6 +63,7 @@ asan tsan: deps
 FUZZ_SECONDS ?= 300
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DNETD_WOLFSSL_PREFIX=$(CURDIR)/build/wolfssl \
 	  -DNETD_FUZZ=ON
 	cmake --build build-fuzz -j$(JOBS) --target fuzz-targets
 	env $(SAN_ENV) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
