@@ -176,3 +176,110 @@ json_t *netd_lean_load(const char *line, size_t len, const char *outer, const ch
         free(buf);
     return msg;
 }
+
+/* An integer as JSON writes it (no leading zero, no fraction or exponent),
+ * of at most 18 digits so that it cannot overflow. */
+static bool read_int(struct scan *s, json_int_t *v)
+{
+    const char *p = s->p;
+    bool neg = p < s->end && *p == '-';
+    p += neg;
+    const char *digits = p;
+    json_int_t n = 0;
+    while (p < s->end && *p >= '0' && *p <= '9' && p - digits < 19)
+        n = n * 10 + (*p++ - '0');
+    size_t count = (size_t)(p - digits);
+    if (count == 0 || count > 18 || (count > 1 && *digits == '0'))
+        return false;
+    if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
+        return false;
+    *v = neg ? -n : n;
+    s->p = p;
+    return true;
+}
+
+/* A plain string value; its characters are [*v, *v + *n). */
+static bool read_plain(struct scan *s, const char **v, size_t *n)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    const char *start = s->p + 1;
+    bool plain;
+    if (!skip_string(s, &plain) || !plain)
+        return false;
+    *v = start;
+    *n = (size_t)(s->p - 1 - start);
+    return true;
+}
+
+/* params without its data string (when the lean path found one), parsed. */
+static json_t *load_params(const char *line, const char *ps, const char *pe,
+                           struct netd_lean_req *out, size_t flags)
+{
+    size_t off, n;
+    out->has_data = netd_lean_find(line, (size_t)(pe - line), "params", "data", &off, &n) == 0 &&
+                    line + off > ps && line + off + n < pe;
+    if (!out->has_data)
+        return json_loadb(ps, (size_t)(pe - ps), flags, NULL);
+    out->data_off = off;
+    out->data_n = n;
+    size_t rest = (size_t)(pe - ps) - n, head = (size_t)(line + off - ps);
+    char small[512];
+    char *buf = rest <= sizeof small ? small : malloc(rest);
+    if (!buf)
+        return NULL;
+    memcpy(buf, ps, head);
+    memcpy(buf + head, line + off + n, rest - head);
+    json_t *v = json_loadb(buf, rest, flags, NULL);
+    if (buf != small)
+        free(buf);
+    return v;
+}
+
+int netd_lean_request(const char *line, size_t len, size_t flags, struct netd_lean_req *out)
+{
+    struct scan s = {line, line + len};
+    const char *ps = NULL, *pe = NULL;
+    bool seen_version = false;
+    memset(out, 0, sizeof *out);
+    if (!take(&s, '{'))
+        return -1;
+    for (bool first = true;; first = false) {
+        if (take(&s, '}'))
+            break;
+        const char *k;
+        size_t kn;
+        if ((!first && !take(&s, ',')) || !read_key(&s, &k, &kn))
+            return -1;
+        skip_ws(&s);
+        if (key_is(k, kn, "jsonrpc") && !seen_version) {
+            const char *v;
+            size_t vn;
+            if (!read_plain(&s, &v, &vn) || vn != 3 || memcmp(v, "2.0", 3) != 0)
+                return -1;
+            seen_version = true;
+        } else if (key_is(k, kn, "id") && !out->has_id) {
+            if (!read_int(&s, &out->id))
+                return -1;
+            out->has_id = 1;
+        } else if (key_is(k, kn, "method") && !out->method) {
+            if (!read_plain(&s, &out->method, &out->method_len))
+                return -1;
+        } else if (key_is(k, kn, "params") && !ps) {
+            if (s.p >= s.end || *s.p != '{')
+                return -1;
+            ps = s.p;
+            if (!skip_value(&s))
+                return -1;
+            pe = s.p;
+        } else {
+            return -1; /* another member, or one given twice */
+        }
+    }
+    skip_ws(&s);
+    if (s.p != s.end || !seen_version || !out->method)
+        return -1;
+    if (ps && !(out->params = load_params(line, ps, pe, out, flags)))
+        return -1;
+    return 0;
+}

@@ -40,4 +40,27 @@ int netd_lean_find(const char *line, size_t len, const char *outer, const char *
 json_t *netd_lean_load(const char *line, size_t len, const char *outer, const char *inner,
                        size_t flags, size_t *off, size_t *n);
 
+/** An ordinary request line, as netd_lean_request() takes it apart. */
+struct netd_lean_req {
+    int has_id;
+    json_int_t id;      /* an integer id of at most 18 digits */
+    const char *method; /* in the line; plain characters */
+    size_t method_len;
+    json_t *params;  /* the params object (new reference), NULL when absent */
+    int has_data;    /* params.data took the lean path: params holds "" there */
+    size_t data_off; /* ... and these are its characters in the line */
+    size_t data_n;
+};
+
+/**
+ * The lean path for a whole request line of the ordinary shape: one object
+ * with "jsonrpc": "2.0", "method" (a plain string), "id" (an integer,
+ * optional) and "params" (an object, optional), nothing else, each once.
+ * Only params is parsed by jansson (without its data string, as
+ * netd_lean_load does). Returns 0 with @out filled, or -1 when the line is
+ * of any other shape or does not parse: the caller then parses the whole
+ * line with jansson, which gives the same request or jansson's own error.
+ */
+int netd_lean_request(const char *line, size_t len, size_t flags, struct netd_lean_req *out);
+
 #endif

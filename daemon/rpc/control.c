@@ -532,8 +532,15 @@ static void conn_line(struct conn *c, char *line, size_t len, struct fdset *fds)
     if (blank(line, len))
         return;
     const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY;
-    /* A write's data skips jansson (proto/lean.h); any line the lean path
-     * does not take is parsed whole, as before. */
+    /* An ordinary request skips jansson but for its params, and a write's
+     * data skips it altogether (proto/lean.h); any line the lean path does
+     * not take is parsed whole, as before. */
+    struct netd_lean_req lr;
+    if (netd_lean_request(line, len, flags, &lr) == 0) {
+        c->inflight++;
+        dispatch_lean(c, &lr, line, fds);
+        return;
+    }
     size_t off, n;
     json_t *msg = netd_lean_load(line, len, "params", "data", flags, &off, &n);
     if (msg) {

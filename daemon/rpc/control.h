@@ -99,6 +99,11 @@ void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t re
  */
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
                       struct fdset *fds, const char *data, size_t data_len);
+struct netd_lean_req;
+/** Runs a request line that the lean path took apart (proto/lean.h): @lr's
+ * params are taken, its method and data are read from @line before this
+ * returns. */
+void dispatch_lean(struct conn *c, struct netd_lean_req *lr, const char *line, struct fdset *fds);
 /** Runs @r on the worker this thread is (the target of its routing). */
 void request_run(struct worker *w, struct req *r);
 /** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */

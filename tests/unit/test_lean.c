@@ -5,7 +5,8 @@
  * the ordinary shape must take the lean path. Run on the bad-input table
  * of tests/integration/ and on random lines built to trip a scanner:
  * decoy "data" members, brackets and quotes inside strings, escapes,
- * whitespace, duplicates, and random damage.
+ * whitespace, duplicates, and random damage. The same for the lean path
+ * of a whole request (netd_lean_request), on lines near its shape.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,11 +34,44 @@ static uint32_t rng(void)
     return rng_state;
 }
 
-static int lean_taken;
+static int lean_taken, request_taken;
+
+/*
+ * netd_lean_request and jansson on @line: when the lean path takes the
+ * line, jansson parses it to an object with exactly jsonrpc "2.0", the
+ * method, the id and the params the lean path found (data put back).
+ */
+static void check_request(const char *line, size_t len)
+{
+    struct netd_lean_req lr;
+    if (netd_lean_request(line, len, FLAGS, &lr) < 0)
+        return;
+    json_t *full = json_loadb(line, len, FLAGS, NULL);
+    if (!full)
+        fail_msg("lean request path took a line jansson refuses: %.*s", (int)len, line);
+    json_t *want = json_object();
+    json_object_set_new(want, "jsonrpc", json_string("2.0"));
+    json_object_set_new(want, "method", json_stringn(lr.method, lr.method_len));
+    if (lr.has_id)
+        json_object_set_new(want, "id", json_integer(lr.id));
+    if (lr.params) {
+        if (lr.has_data) {
+            assert_int_equal(json_string_length(json_object_get(lr.params, "data")), 0);
+            json_object_set_new(lr.params, "data", json_stringn(line + lr.data_off, lr.data_n));
+        }
+        json_object_set_new(want, "params", lr.params);
+    }
+    if (!json_equal(want, full))
+        fail_msg("lean request path and jansson differ on: %.*s", (int)len, line);
+    json_decref(want);
+    json_decref(full);
+    request_taken++;
+}
 
 /* The lean path and jansson on @line; returns 1 when the lean path took it. */
 static int check_line(const char *line, size_t len)
 {
+    check_request(line, len);
     json_t *full = json_loadb(line, len, FLAGS, NULL);
     size_t off = 0, n = 0;
     json_t *lean = netd_lean_load(line, len, "params", "data", FLAGS, &off, &n);
@@ -115,6 +149,47 @@ static void test_ordinary_lines(void **state)
         size_t off, n;
         assert_int_equal(netd_lean_find(lines[i], strlen(lines[i]), "params", "data", &off, &n), 0);
         assert_int_equal(check_line(lines[i], strlen(lines[i])), 1);
+    }
+    /* Lines of the ordinary shape, with and without params. */
+    static const char *const requests[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+        "{\"method\":\"ping\",\"jsonrpc\":\"2.0\"}",
+        " {\"id\" : -42 , \"jsonrpc\":\"2.0\",\"method\":\"read\",\"params\":{\"handle\":\"h0.1\","
+        "\"nbytes\":10}} ",
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"write\",\"params\":{\"handle\":\"h0.1\","
+        "\"data\":\"QUJD\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":999999999999999999,\"method\":\"x\",\"params\":{}}",
+    };
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        struct netd_lean_req lr;
+        assert_int_equal(netd_lean_request(requests[i], strlen(requests[i]), FLAGS, &lr), 0);
+        json_decref(lr.params);
+        int before = request_taken;
+        check_request(requests[i], strlen(requests[i]));
+        assert_int_equal(request_taken, before + 1);
+    }
+    /* Shapes the lean path leaves to jansson. */
+    static const char *const others[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1.0,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":01,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1234567890123456789,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"p\\u0069ng\"}",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"extra\":1}",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"params\":[]}",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"params\":{\"a\":1,\"a\":2}}",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"ping\"} x",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"ping\",}",
+        "{\"jsonrpc\":\"1.0\",\"method\":\"ping\"}",
+        "{\"id\":1,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1}",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        struct netd_lean_req lr;
+        if (netd_lean_request(others[i], strlen(others[i]), FLAGS, &lr) == 0)
+            fail_msg("the lean path took %s", others[i]);
     }
     /* The data member of a member of params is not params.data. */
     const char *nested = "{\"params\":{\"x\":{\"data\":\"QUJD\"}}}";
@@ -335,12 +410,103 @@ static void test_random_lines(void **state)
     assert_true(taken > 15000);
 }
 
+/* A request line near the ordinary shape: its members in any order, ids
+ * of every form, sometimes a member twice or one too many. */
+static void random_envelope(struct out *o)
+{
+    static const char *const ids[] = {"0",
+                                      "-0",
+                                      "7",
+                                      "-123",
+                                      "999999999999999999",
+                                      "1000000000000000000",
+                                      "01",
+                                      "1.5",
+                                      "1e3",
+                                      "\"s\"",
+                                      "null",
+                                      "-",
+                                      "12a"};
+    static const char *const versions[] = {"\"2.0\"",  "\"2.0\"", "\"2.0\"",
+                                           "\"2.00\"", "2.0",     "\"2\\u002e0\""};
+    static const char *const methods[] = {"\"ping\"",       "\"write\"",  "\"read\"", "\"\"",
+                                          "\"p\\u0069ng\"", "\"nosuch\"", "42"};
+    o->n = 0;
+    ws(o);
+    put(o, "{");
+    int order[6] = {0, 1, 2, 3, 4, 5}, n = 3 + (int)(rng() % 4);
+    for (int i = 5; i > 0; i--) {
+        int j = (int)(rng() % (unsigned)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        if (i)
+            put(o, ",");
+        ws(o);
+        switch (order[i]) {
+        case 0:
+            put(o, "\"jsonrpc\":%s", versions[rng() % 6]);
+            break;
+        case 1:
+            put(o, "\"id\"");
+            ws(o);
+            put(o, ":");
+            ws(o);
+            put(o, "%s", ids[rng() % 13]);
+            break;
+        case 2:
+            put(o, "\"method\":%s", methods[rng() % 7]);
+            break;
+        case 3:
+            put(o, "\"params\":");
+            ws(o);
+            if (rng() % 2) {
+                put(o, "{\"handle\":\"h0.1\",\"data\":");
+                data_string(o);
+                put(o, "}");
+            } else {
+                object(o, 1, (int)(rng() % 4));
+            }
+            break;
+        case 4: /* a member given twice */
+            put(o, rng() % 2 ? "\"id\":5" : "\"jsonrpc\":\"2.0\"");
+            break;
+        default: /* one too many */
+            put(o, "\"x\":1");
+            break;
+        }
+        ws(o);
+    }
+    put(o, "}");
+    ws(o);
+}
+
+static void test_random_envelopes(void **state)
+{
+    (void)state;
+    struct out o;
+    request_taken = 0;
+    for (int round = 0; round < 100000; round++) {
+        random_envelope(&o);
+        check_line(o.buf, o.n);
+        if (o.n > 1) {
+            static const char noise[] = "\"\\{}[],: 0-.e";
+            o.buf[rng() % o.n] = noise[rng() % (sizeof noise - 1)];
+            check_line(o.buf, o.n);
+        }
+    }
+    print_message("lean request path taken for %d of 200000 lines near its shape\n", request_taken);
+    assert_true(request_taken > 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_badinput_rows),
         cmocka_unit_test(test_ordinary_lines),
         cmocka_unit_test(test_random_lines),
+        cmocka_unit_test(test_random_envelopes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
