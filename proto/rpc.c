@@ -8,6 +8,7 @@
 #include "rpc.h"
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,13 +235,33 @@ char *netd_rpc_request(json_t *id, const char *method, json_t *params)
     return call_line(id != NULL, id, method, params);
 }
 
+/* Writes @v in decimal to @out (at least 21 bytes) and NUL-terminates. */
+static void format_int(char *out, json_int_t v)
+{
+    char digits[24];
+    int n = 0;
+    /* Negated digit by digit, so the most negative value needs no care. */
+    bool neg = v < 0;
+    do {
+        int d = (int)(v % 10);
+        digits[n++] = (char)('0' + (d < 0 ? -d : d));
+        v /= 10;
+    } while (v != 0);
+    if (neg)
+        *out++ = '-';
+    while (n > 0)
+        *out++ = digits[--n];
+    *out = '\0';
+}
+
 char *netd_rpc_result_raw(json_t *id, const char *result, size_t len)
 {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
-    /* An integer id, the usual kind, is printed here as jansson prints it. */
+    /* An integer id, the usual kind, is printed here as jansson prints it
+     * (decimal, '-' when negative), without printf's machinery. */
     char num[32], *ids = num;
     if (json_is_integer(id))
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+        format_int(num, json_integer_value(id));
     else
         ids = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
     if (!ids)
