@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "codec.h"
 #include "lean.h"
 #include "line.h"
 #include "rpc.h"
@@ -619,6 +620,40 @@ long long netd_client_send_fd(netd_client *c, const char *method, json_t *params
     }
     int rc = client_send_line(c, jid, method, params, fd);
     json_decref(jid);
+    return rc < 0 ? -1 : id;
+}
+
+long long netd_client_send_write(netd_client *c, const char *handle, const void *data, size_t n)
+{
+    json_t *h = json_string(handle);
+    char *hs = h ? json_dumps(h, JSON_ENCODE_ANY) : NULL;
+    json_decref(h);
+    if (!hs) {
+        errno = h ? ENOMEM : EINVAL;
+        return -1;
+    }
+    long long id = ++c->last_id;
+    char head[128];
+    static const char tail[] = "\"}}\n";
+    int hn = snprintf(head, sizeof head,
+                      "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"write\",\"params\":{"
+                      "\"handle\":",
+                      id);
+    size_t b64 = netd_base64_len(n), total = (size_t)hn + strlen(hs) + 9 + b64 + sizeof tail - 1;
+    char *line = malloc(total + 1), *p = line;
+    if (!line) {
+        free(hs);
+        errno = ENOMEM;
+        return -1;
+    }
+    p += sprintf(p, "%s%s,\"data\":\"", head, hs);
+    free(hs);
+    netd_base64_encode(data, n, p);
+    memcpy(p + b64, tail, sizeof tail);
+    int rc = client_write(c, line, total, -1);
+    int saved = errno;
+    free(line);
+    errno = saved;
     return rc < 0 ? -1 : id;
 }
 

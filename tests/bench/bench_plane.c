@@ -153,7 +153,6 @@ static int unix_connect(const char *path)
 /* ---- the pattern, the sink and the echo server ---- */
 
 static uint8_t pattern[CHUNK];
-static char *pattern_b64; /* its base64, for netd's write */
 
 static void pattern_init(void)
 {
@@ -164,9 +163,6 @@ static void pattern_init(void)
         x ^= x << 5;
         pattern[i] = (uint8_t)x;
     }
-    pattern_b64 = malloc(netd_base64_len(CHUNK) + 1);
-    if (pattern_b64)
-        netd_base64_encode(pattern, CHUNK, pattern_b64);
 }
 
 /* One server thread on a loopback port: a sink (reads, checks, counts) or
@@ -548,16 +544,6 @@ static int send_line(netd_client *c, const char *head, const char *data, size_t 
     return 0;
 }
 
-static int send_write(netd_client *c, long long id, const char *h, const char *b64)
-{
-    char head[160];
-    snprintf(head, sizeof head,
-             "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"write\",\"params\":{\"handle\":\"%s\","
-             "\"data\":\"",
-             id, h);
-    return send_line(c, head, b64, strlen(b64), "\"}}\n");
-}
-
 /* Waits for the answer to @id; the result (new reference) or NULL. */
 static json_t *answer(netd_client *c, long long id, const char *what)
 {
@@ -587,17 +573,22 @@ static int phase_netd_write(struct phase_env *env)
     r->goal = 0.3;
     netd_client *c = netd_client_connect(env->o->socket);
     char *h = c ? netd_connect(c, env->sink.port) : NULL;
-    if (!h || !pattern_b64) {
+    if (!h) {
         netd_client_free(c);
         return -1;
     }
+    /* The client numbers its requests one after another: the writes in
+     * flight are ids done .. next - 1. */
     uint64_t start = atomic_load(&env->sink.received), sent = 0;
-    long long next = 1, done = 1;
+    long long next = 0, done = 0;
     double t0 = now_s(), end = t0 + env->o->seconds;
     int rc = 0;
     while (rc == 0 && (now_s() < end || done < next)) {
         while (rc == 0 && next - done < env->o->inflight && now_s() < end) {
-            rc = send_write(c, next++, h, pattern_b64);
+            long long id = netd_client_send_write(c, h, pattern, CHUNK);
+            rc = id > 0 && (next == 0 || id == next) ? 0 : -1;
+            done = next == 0 ? id : done;
+            next = id + 1;
             sent += CHUNK;
         }
         if (rc == 0 && done < next && !wrote_all(answer(c, done++, "write"), CHUNK))
@@ -963,7 +954,6 @@ int bench_plane(const struct plane_opts *o, struct plane_table *t)
     }
     server_stop(&env.sink);
     server_stop(&env.echo);
-    free(pattern_b64);
     return rc;
 }
 

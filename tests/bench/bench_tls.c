@@ -401,8 +401,7 @@ static int netd_upload(netd_client *c, struct server *srv, const char *ca, size_
     double t0 = now_s();
     while (done < chunks) {
         while (sent < chunks && sent - done < IN_FLIGHT)
-            ids[sent++ % IN_FLIGHT] = netd_client_send(
-                c, "write", json_pack("{s:s,s:s}", "handle", h, "data", chunk_b64));
+            ids[sent++ % IN_FLIGHT] = netd_client_send_write(c, h, chunk_bytes, CHUNK);
         json_t *r;
         if (!collect(c, ids[done++ % IN_FLIGHT], &r))
             return -1;
