@@ -1,13 +1,17 @@
 /*
- * lean.c - finding the data string in a line without parsing it (see
- * lean.h for why that gives the same results as parsing it).
+ * lean.c - finding the data string in a line without parsing it, and
+ * taking an ordinary request line apart (see lean.h for why both give the
+ * same results as parsing the line with jansson).
  *
  * The scanner follows JSON's structure only as far as it must: it reads the
  * keys of the top-level object and of one object inside it, and skips every
  * other value by counting brackets outside strings. On a valid line it
  * tokenises as any JSON parser does; on an invalid one it may find
  * anything, but then jansson refuses the rest of the line too, because
- * only the characters inside one string were taken out.
+ * only the characters inside one string were taken out. The request path
+ * checks every character of the envelope itself (plain keys and strings,
+ * integers as JSON writes them, nothing else) and leaves the params object
+ * to jansson.
  */
 #include "lean.h"
 
@@ -54,7 +58,8 @@ static bool skip_string(struct scan *s, bool *plain)
         size_t bs = 0;
         while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
             bs++;
-        for (const unsigned char *c = (const unsigned char *)p; c < (const unsigned char *)q; c++)
+        for (const unsigned char *c = (const unsigned char *)p;
+             plain && c < (const unsigned char *)q; c++)
             ok &= *c >= 0x20 && *c < 0x80 && *c != '\\';
         if (bs % 2 == 0) {
             s->p = q + 1;
@@ -185,14 +190,16 @@ static bool read_int(struct scan *s, json_int_t *v)
     bool neg = p < s->end && *p == '-';
     p += neg;
     const char *digits = p;
-    json_int_t n = 0;
-    while (p < s->end && *p >= '0' && *p <= '9' && p - digits < 19)
-        n = n * 10 + (*p++ - '0');
+    while (p < s->end && *p >= '0' && *p <= '9')
+        p++;
     size_t count = (size_t)(p - digits);
     if (count == 0 || count > 18 || (count > 1 && *digits == '0'))
         return false;
-    if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9')))
+    if (p < s->end && (*p == '.' || *p == 'e' || *p == 'E'))
         return false;
+    json_int_t n = 0;
+    for (const char *d = digits; d < p; d++)
+        n = n * 10 + (*d - '0');
     *v = neg ? -n : n;
     s->p = p;
     return true;
