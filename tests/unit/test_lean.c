@@ -379,7 +379,7 @@ static void test_random_lines(void **state)
     struct out o;
     int taken = 0;
     lean_taken = 0;
-    for (int round = 0; round < 200000; round++) {
+    for (int round = 0; round < 20000; round++) {
         random_request(&o);
         taken += check_line(o.buf, o.n);
         /* Damaged copies: a character changed, inserted or removed. */
@@ -405,9 +405,9 @@ static void test_random_lines(void **state)
         }
     }
     /* Enough of them took the lean path for the comparison to mean something. */
-    print_message("lean path taken for %d of 200000 random lines (%d with damage too)\n", taken,
+    print_message("lean path taken for %d of 20000 random lines (%d with damage too)\n", taken,
                   lean_taken);
-    assert_true(taken > 15000);
+    assert_true(taken > 1400);
 }
 
 /* A request line near the ordinary shape: its members in any order, ids
@@ -487,7 +487,7 @@ static void test_random_envelopes(void **state)
     (void)state;
     struct out o;
     request_taken = 0;
-    for (int round = 0; round < 100000; round++) {
+    for (int round = 0; round < 15000; round++) {
         random_envelope(&o);
         check_line(o.buf, o.n);
         if (o.n > 1) {
@@ -496,8 +496,8 @@ static void test_random_envelopes(void **state)
             check_line(o.buf, o.n);
         }
     }
-    print_message("lean request path taken for %d of 200000 lines near its shape\n", request_taken);
-    assert_true(request_taken > 2000);
+    print_message("lean request path taken for %d of 30000 lines near its shape\n", request_taken);
+    assert_true(request_taken > 250);
 }
 
 int main(void)
