@@ -234,7 +234,7 @@ static void expect_same_decode(const char *s, size_t n)
     free(ref);
 }
 
-/* Random bytes of every length up to 2 KiB and some large ones: the same
+/* Random bytes of every length up to 512 and some large ones: the same
  * text as the reference; that text and damaged copies of it decode alike. */
 static void test_base64_against_reference(void **state)
 {
@@ -242,12 +242,12 @@ static void test_base64_against_reference(void **state)
     /* Characters to damage with: the alphabet's edges, padding, and bytes
      * outside it (NUL, space, high bytes, the URL-safe alphabet). */
     static const char damage[] = "A/+Z09az=\0 \n-_.\x80\xff";
-    size_t sizes[2100], nsizes = 0;
-    for (size_t n = 0; n <= 2048; n++)
+    size_t sizes[600], nsizes = 0;
+    for (size_t n = 0; n <= 512; n++)
         sizes[nsizes++] = n;
     sizes[nsizes++] = 65536;
     sizes[nsizes++] = 65537;
-    sizes[nsizes++] = 1 << 20;
+    sizes[nsizes++] = 200003;
     for (size_t k = 0; k < nsizes; k++) {
         size_t n = sizes[k], len = netd_base64_len(n);
         uint8_t *in = malloc(n + 1);
@@ -280,7 +280,7 @@ static void test_base64_against_reference(void **state)
     }
     /* Short strings of random characters from the alphabet and around it:
      * most are invalid in some way, and both must say the same. */
-    for (int round = 0; round < 200000; round++) {
+    for (int round = 0; round < 50000; round++) {
         char s[16];
         size_t n = rng_byte() % sizeof s;
         for (size_t i = 0; i < n; i++) {
