@@ -57,18 +57,17 @@ static bool cpu_has_aes(void)
 
 static void info_fill(void)
 {
+    /* The loader's own name for the file: the directory it found it in
+     * (netd's RUNPATH or the system's) and the soname. Nothing here opens
+     * or resolves a path: this is netd asking about itself. */
     Dl_info dl;
-    char real[PATH_MAX];
-    if (dladdr((void *)wolfSSL_Init, &dl) && dl.dli_fname && realpath(dl.dli_fname, real))
-        snprintf(info.path, sizeof info.path, "%s", real);
+    if (dladdr((void *)wolfSSL_Init, &dl) && dl.dli_fname)
+        snprintf(info.path, sizeof info.path, "%s", dl.dli_fname);
     else
         snprintf(info.path, sizeof info.path, "(unknown)");
 #ifdef NETD_WOLFSSL_OWN_DIR
-    char own[PATH_MAX];
-    if (realpath(NETD_WOLFSSL_OWN_DIR, own)) {
-        size_t n = strlen(own);
-        info.own = strncmp(info.path, own, n) == 0 && info.path[n] == '/';
-    }
+    size_t n = strlen(NETD_WOLFSSL_OWN_DIR);
+    info.own = strncmp(info.path, NETD_WOLFSSL_OWN_DIR, n) == 0 && info.path[n] == '/';
 #endif
 #ifdef WOLFSSL_AESNI
     info.hard_aes = info.own && cpu_has_aes();
