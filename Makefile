@@ -8,7 +8,10 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # clang and libclang-rt-dev (libFuzzer's runtime, which clang only
 # recommends) build the fuzz targets; the sanitizer builds use gcc.
+# autoconf, automake and libtool build netd's own wolfSSL with AES-NI from
+# Debian's source package (tools/build-wolfssl, cmake/wolfssl.cmake).
 PACKAGES  := build-essential cmake pkg-config libev-dev libjansson-dev libwolfssl-dev \
+             autoconf automake libtool \
              libcmocka-dev libinih-dev python3 openssl socat iproute2 nodejs clang libclang-rt-dev \
              scdoc zsh
 # scdoc turns docs/man/*.scd into man pages; zsh checks the zsh completion.
@@ -62,7 +65,8 @@ test: build
 # with the normal build. ctest inherits the exported options.
 asan tsan: deps
 	cmake -S . -B build-$@ -DCMAKE_BUILD_TYPE=Debug \
-	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread)
+	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread) \
+	  -DNETD_WOLFSSL_PREFIX=$(CURDIR)/build/wolfssl
 	cmake --build build-$@ -j$(JOBS)
 	cd build-$@ && env $(SAN_ENV) ctest --output-on-failure -j2
 
@@ -72,6 +76,7 @@ asan tsan: deps
 FUZZ_SECONDS ?= 300
 fuzz: deps
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DNETD_WOLFSSL_PREFIX=$(CURDIR)/build/wolfssl \
 	  -DNETD_FUZZ=ON
 	cmake --build build-fuzz -j$(JOBS) --target fuzz-targets
 	env $(SAN_ENV) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
@@ -82,8 +87,13 @@ fuzz-ci:
 
 # netd-bench needs a netd to talk to: start one on a private name, wait until
 # it answers, and stop it whatever the benchmark's outcome.
+# redis-server and redis-tools give the ping phase its baseline
+# (redis-benchmark); they are the bench's own, not make test's.
+BENCH_PACKAGES := redis-server redis-tools
 BENCH_SOCKET := @netd-bench-$(shell echo $$$$)
 bench: build
+	@req="$(call missing,$(BENCH_PACKAGES))"; [ -z "$$req" ] || \
+	  { echo "Installing: $$req"; $(APT_INSTALL) $$req || echo "note: not installed: $$req"; }
 	@build/netd --socket $(BENCH_SOCKET) --log-level warn & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid' EXIT; \
 	for i in $$(seq 50); do \

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "netd.h"
+#include "codec.h"
+#include "lean.h"
 #include "line.h"
 #include "rpc.h"
 
@@ -245,14 +247,35 @@ static void client_drop_line(netd_client *c)
 }
 
 /*
+ * Parses one line. A read answer's data (result.data, plain base64 or hex)
+ * takes the lean path (proto/lean.h): jansson parses the rest, and the
+ * data's characters become its string as they are, without jansson's lexer
+ * going over them one by one. The lean attempt refuses duplicate keys, so
+ * such a line is parsed whole with the usual flags, as any other unusual
+ * line is: the message is the same either way.
+ */
+static json_t *client_parse(const char *line, size_t len)
+{
+    size_t off, n;
+    json_t *msg = netd_lean_load(line, len, "result", "data",
+                                 JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &off, &n);
+    if (msg) {
+        json_t *data = json_stringn_nocheck(line + off, n);
+        if (data && json_object_set_new(json_object_get(msg, "result"), "data", data) == 0)
+            return msg;
+        json_decref(msg);
+    }
+    return json_loadb(line, len, JSON_ALLOW_NUL, NULL);
+}
+
+/*
  * Parses one complete line and queues it. Descriptors carried over from an
  * earlier chunk belong to this line, since it is the one that was still
  * incomplete when they came. Returns 0, or -1 if the line is not JSON.
  */
 static int client_line(netd_client *c, const char *line, size_t len)
 {
-    json_error_t jerr;
-    json_t *msg = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+    json_t *msg = client_parse(line, len);
     struct entry *e = msg ? calloc(1, sizeof *e) : NULL;
     if (!e) {
         json_decref(msg);
@@ -597,6 +620,40 @@ long long netd_client_send_fd(netd_client *c, const char *method, json_t *params
     }
     int rc = client_send_line(c, jid, method, params, fd);
     json_decref(jid);
+    return rc < 0 ? -1 : id;
+}
+
+long long netd_client_send_write(netd_client *c, const char *handle, const void *data, size_t n)
+{
+    json_t *h = json_string(handle);
+    char *hs = h ? json_dumps(h, JSON_ENCODE_ANY) : NULL;
+    json_decref(h);
+    if (!hs) {
+        errno = h ? ENOMEM : EINVAL;
+        return -1;
+    }
+    long long id = ++c->last_id;
+    char head[128];
+    static const char tail[] = "\"}}\n";
+    int hn = snprintf(head, sizeof head,
+                      "{\"jsonrpc\":\"2.0\",\"id\":%lld,\"method\":\"write\",\"params\":{"
+                      "\"handle\":",
+                      id);
+    size_t b64 = netd_base64_len(n), total = (size_t)hn + strlen(hs) + 9 + b64 + sizeof tail - 1;
+    char *line = malloc(total + 1), *p = line;
+    if (!line) {
+        free(hs);
+        errno = ENOMEM;
+        return -1;
+    }
+    p += sprintf(p, "%s%s,\"data\":\"", head, hs);
+    free(hs);
+    netd_base64_encode(data, n, p);
+    memcpy(p + b64, tail, sizeof tail);
+    int rc = client_write(c, line, total, -1);
+    int saved = errno;
+    free(line);
+    errno = saved;
     return rc < 0 ? -1 : id;
 }
 

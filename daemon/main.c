@@ -191,6 +191,7 @@ static int start(int argc, char **argv)
 {
     struct options o;
     char err[1024];
+    options_version_line(tls_library);
     int rc = options_load(argc, argv, &o, err, sizeof err);
     if (rc != 0) {
         if (rc < 0)

@@ -58,6 +58,14 @@ long long netd_client_send(netd_client *c, const char *method, json_t *params);
  */
 long long netd_client_send_fd(netd_client *c, const char *method, json_t *params, int fd);
 
+/**
+ * Sends `write {handle, data}` with the @n bytes at @data base64-encoded
+ * straight into the request line (no JSON value is built for them, which
+ * for large writes costs more than netd's whole work). @handle is copied.
+ * Returns the id to wait for, as netd_client_send() does, or -1 with errno.
+ */
+long long netd_client_send_write(netd_client *c, const char *handle, const void *data, size_t n);
+
 /** Sends a notification (no id, no answer). Steals @params. 0, or -1 with errno. */
 int netd_client_notify(netd_client *c, const char *method, json_t *params);
 

@@ -10,9 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static const char *const encoding_names[] = {
     [NETD_ENC_BASE64] = "base64",
     [NETD_ENC_UTF8] = "utf8",
@@ -44,15 +41,105 @@ size_t netd_base64_len(size_t n)
     return (n + 2) / 3 * 4;
 }
 
+/*
+ * Base64 through tables. The alphabet as a constant expression, so the
+ * tables below are built by the compiler: B64C(v) is the character of the
+ * 6-bit value v, B64V(c) the value of character c, or 64 when c is not in
+ * the alphabet.
+ */
+#define B64C(v)                                                                                    \
+    ((v) < 26    ? 'A' + (v)                                                                       \
+     : (v) < 52  ? 'a' + (v)-26                                                                    \
+     : (v) < 62  ? '0' + (v)-52                                                                    \
+     : (v) == 62 ? '+'                                                                             \
+                 : '/')
+#define B64V(c)                                                                                    \
+    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
+     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
+     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
+     : (c) == '+'               ? 62                                                               \
+     : (c) == '/'               ? 63                                                               \
+                                : 64)
+
+/* X16(M, b) is M(b+0) ... M(b+15); X256 and X4096 nest it. */
+#define X16(M, b)                                                                                  \
+    M((b) + 0), M((b) + 1), M((b) + 2), M((b) + 3), M((b) + 4), M((b) + 5), M((b) + 6),            \
+        M((b) + 7), M((b) + 8), M((b) + 9), M((b) + 10), M((b) + 11), M((b) + 12), M((b) + 13),    \
+        M((b) + 14), M((b) + 15)
+#define X256_(M, b)                                                                                \
+    X16(M, (b) + 0), X16(M, (b) + 16), X16(M, (b) + 32), X16(M, (b) + 48), X16(M, (b) + 64),       \
+        X16(M, (b) + 80), X16(M, (b) + 96), X16(M, (b) + 112), X16(M, (b) + 128),                  \
+        X16(M, (b) + 144), X16(M, (b) + 160), X16(M, (b) + 176), X16(M, (b) + 192),                \
+        X16(M, (b) + 208), X16(M, (b) + 224), X16(M, (b) + 240)
+#define X256(M) X256_(M, 0)
+
+/* Encoding: two characters for each 12-bit value, so three bytes take two
+ * look-ups. 8 KiB, read-only. */
+#define ENC_PAIR(i)                                                                                \
+    {                                                                                              \
+        (char)B64C((i) >> 6), (char)B64C((i)&63)                                                   \
+    }
+#define X4096(M)                                                                                   \
+    X256_(M, 0), X256_(M, 256), X256_(M, 512), X256_(M, 768), X256_(M, 1024), X256_(M, 1280),      \
+        X256_(M, 1536), X256_(M, 1792), X256_(M, 2048), X256_(M, 2304), X256_(M, 2560),            \
+        X256_(M, 2816), X256_(M, 3072), X256_(M, 3328), X256_(M, 3584), X256_(M, 3840)
+static const char b64_pairs[4096][2] = {X4096(ENC_PAIR)};
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Decoding: one table per position in a group of four, each holding the
+ * character's value already shifted into place, so a group is four look-ups
+ * OR-ed together. A character outside the alphabet has bit 24 set in every
+ * table, past the 24 bits a group makes, so one test of the OR-ed groups
+ * finds it. 4 KiB, read-only. */
+#define B64_BAD (1u << 24)
+#define DEC_AT(c, shift) (B64V(c) == 64 ? B64_BAD : (uint32_t)B64V(c) << (shift))
+#define DEC0(c) DEC_AT(c, 18)
+#define DEC1(c) DEC_AT(c, 12)
+#define DEC2(c) DEC_AT(c, 6)
+#define DEC3(c) DEC_AT(c, 0)
+static const uint32_t b64_dec[4][256] = {{X256(DEC0)}, {X256(DEC1)}, {X256(DEC2)}, {X256(DEC3)}};
+
+/* Byte order: @v as read from (or to be written to) memory that holds it
+ * most significant byte first. */
+static uint32_t big_endian(uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap32(v);
+#else
+    return v;
+#endif
+}
+
+static uint64_t big_endian64(uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return __builtin_bswap64(v);
+#else
+    return v;
+#endif
+}
+
 void netd_base64_encode(const uint8_t *in, size_t n, char *out)
 {
     size_t i = 0;
+    /* Six bytes a step, read as one 8-byte load while 8 bytes remain. */
+    for (; i + 8 <= n; i += 6) {
+        uint64_t v;
+        memcpy(&v, in + i, 8);
+        v = big_endian64(v) >> 16;
+        memcpy(out, b64_pairs[(v >> 36) & 0xfff], 2);
+        memcpy(out + 2, b64_pairs[(v >> 24) & 0xfff], 2);
+        memcpy(out + 4, b64_pairs[(v >> 12) & 0xfff], 2);
+        memcpy(out + 6, b64_pairs[v & 0xfff], 2);
+        out += 8;
+    }
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *out++ = b64_alphabet[v >> 18];
-        *out++ = b64_alphabet[(v >> 12) & 63];
-        *out++ = b64_alphabet[(v >> 6) & 63];
-        *out++ = b64_alphabet[v & 63];
+        memcpy(out, b64_pairs[v >> 12], 2);
+        memcpy(out + 2, b64_pairs[v & 0xfff], 2);
+        out += 4;
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)in[i] << 16;
@@ -68,29 +155,6 @@ void netd_base64_encode(const uint8_t *in, size_t n, char *out)
         *out++ = '=';
     }
     *out = '\0';
-}
-
-/* The 6-bit value of a base64 character, or -1. */
-/* The value of each base64 character, or -1: a table, because decoding
- * runs over every byte of every write and a chain of comparisons per
- * character made it the largest cost of a big write. */
-static const int8_t b64_values[256] = {
-    ['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,  ['H'] = 7,
-    ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13, ['O'] = 14, ['P'] = 15,
-    ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20, ['V'] = 21, ['W'] = 22, ['X'] = 23,
-    ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27, ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31,
-    ['g'] = 32, ['h'] = 33, ['i'] = 34, ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39,
-    ['o'] = 40, ['p'] = 41, ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47,
-    ['w'] = 48, ['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
-    ['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['+'] = 62, ['/'] = 63,
-};
-
-/* 0 is a value too, so the table marks "not base64" apart: 'A' is the only
- * character whose value is 0. */
-static int b64_value(unsigned char c)
-{
-    int v = b64_values[c];
-    return v == 0 && c != 'A' ? -1 : v;
 }
 
 /*
@@ -111,6 +175,11 @@ static long long b64_data_len(const char *in, size_t n)
     return (long long)data;
 }
 
+static uint32_t b64_group(const unsigned char *p)
+{
+    return b64_dec[0][p[0]] | b64_dec[1][p[1]] | b64_dec[2][p[2]] | b64_dec[3][p[3]];
+}
+
 int netd_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
 {
     long long data = b64_data_len(in, n);
@@ -118,34 +187,43 @@ int netd_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
         return -1;
     const unsigned char *p = (const unsigned char *)in;
     size_t o = 0, i = 0, whole = (size_t)data / 4 * 4;
-    /* Four characters make three bytes; one check per group. */
+    uint32_t bad = 0;
+    /* Two groups at a time while another whole group follows: each group
+     * is stored as four bytes (the fourth is overwritten by the next
+     * group), which compiles to one store instead of three. */
+    for (; i + 12 <= whole; i += 8) {
+        uint32_t v = b64_group(p + i), w = b64_group(p + i + 4);
+        bad |= v | w;
+        uint32_t be = big_endian(v << 8), we = big_endian(w << 8);
+        memcpy(out + o, &be, 4);
+        memcpy(out + o + 3, &we, 4);
+        o += 6;
+    }
     for (; i < whole; i += 4) {
-        int a = b64_value(p[i]), b = b64_value(p[i + 1]), c = b64_value(p[i + 2]),
-            d = b64_value(p[i + 3]);
-        if ((a | b | c | d) < 0)
-            return -1;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        uint32_t v = b64_group(p + i);
+        bad |= v;
         out[o++] = (uint8_t)(v >> 16);
         out[o++] = (uint8_t)(v >> 8);
         out[o++] = (uint8_t)v;
     }
-    uint32_t acc = 0;
-    int bits = 0;
-    for (; i < (size_t)data; i++) {
-        int v = b64_value(p[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    /* Left-over bits must be zero: otherwise two different strings would
-     * decode to the same bytes, and the client probably sent garbage. */
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+    if (bad & B64_BAD)
         return -1;
+    /* Two or three characters left: one or two bytes. */
+    size_t rest = (size_t)data - i;
+    if (rest > 0) {
+        uint32_t v =
+            b64_dec[0][p[i]] | b64_dec[1][p[i + 1]] | (rest == 3 ? b64_dec[2][p[i + 2]] : 0);
+        if (v & B64_BAD)
+            return -1;
+        /* Left-over bits must be zero: otherwise two different strings
+         * would decode to the same bytes, and the client probably sent
+         * garbage. */
+        if (v & (rest == 2 ? 0xffff : 0xff))
+            return -1;
+        out[o++] = (uint8_t)(v >> 16);
+        if (rest == 3)
+            out[o++] = (uint8_t)(v >> 8);
+    }
     *outlen = o;
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "rpc.h"
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,12 @@ static char *finish(json_t *msg, const char *key, json_t *value)
     return line_and_free(msg);
 }
 
+/*
+ * Every answer goes through here, so it avoids building an envelope object
+ * only to serialise it: the result is serialised alone and put between the
+ * envelope's fixed text. The line is the one jansson would write for the
+ * whole envelope (a unit test compares them).
+ */
 char *netd_rpc_result(json_t *id, json_t *result)
 {
     if (!result) {
@@ -157,7 +164,17 @@ char *netd_rpc_result(json_t *id, json_t *result)
          * is still owed an answer. */
         return netd_rpc_error(id, NETD_E_INTERNAL, "out of memory building the result", NULL);
     }
-    return finish(envelope(1, id), "result", result);
+    if (json_is_object(result) && json_object_size(result) == 0) {
+        json_decref(result);
+        return netd_rpc_result_raw(id, "{}", 2);
+    }
+    char *text = netd_json_line(result);
+    json_decref(result);
+    if (!text)
+        return NULL;
+    char *line = netd_rpc_result_raw(id, text, strlen(text));
+    free(text);
+    return line;
 }
 
 /* {"code", "message", "data"?}; steals @data. A message jansson refuses
@@ -218,10 +235,35 @@ char *netd_rpc_request(json_t *id, const char *method, json_t *params)
     return call_line(id != NULL, id, method, params);
 }
 
+/* Writes @v in decimal to @out (at least 21 bytes) and NUL-terminates. */
+static void format_int(char *out, json_int_t v)
+{
+    char digits[24];
+    int n = 0;
+    /* Negated digit by digit, so the most negative value needs no care. */
+    bool neg = v < 0;
+    do {
+        int d = (int)(v % 10);
+        digits[n++] = (char)('0' + (d < 0 ? -d : d));
+        v /= 10;
+    } while (v != 0);
+    if (neg)
+        *out++ = '-';
+    while (n > 0)
+        *out++ = digits[--n];
+    *out = '\0';
+}
+
 char *netd_rpc_result_raw(json_t *id, const char *result, size_t len)
 {
     static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
-    char *ids = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
+    /* An integer id, the usual kind, is printed here as jansson prints it
+     * (decimal, '-' when negative), without printf's machinery. */
+    char num[32], *ids = num;
+    if (json_is_integer(id))
+        format_int(num, json_integer_value(id));
+    else
+        ids = id ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
     if (!ids)
         return NULL;
     size_t idlen = strlen(ids);
@@ -239,6 +281,7 @@ char *netd_rpc_result_raw(json_t *id, const char *result, size_t len)
         *p++ = '}';
         *p = '\0';
     }
-    free(ids);
+    if (ids != num)
+        free(ids);
     return out;
 }

@@ -90,6 +90,9 @@ struct options {
  * @out on failure: call options_free() either way.
  */
 int options_load(int argc, char **argv, struct options *out, char *err, size_t errlen);
+/** Registers @line, whose text `--version` prints after netd's own line (the
+ * layer above says which wolfSSL runs); called before options_load(). */
+void options_version_line(const char *(*line)(void));
 /** Frees the strings of @o's settings and its policy (unless taken: set o->policy NULL). */
 void options_free(struct options *o);
 /**

@@ -444,6 +444,13 @@ static void long_opts_init(void)
     long_opts[NOPTS + 3] = (struct option){"version", no_argument, 0, O_VERSION};
 }
 
+static const char *(*version_line)(void);
+
+void options_version_line(const char *(*line)(void))
+{
+    version_line = line;
+}
+
 /* The first pass: --config, --check-config [FILE], --help, --version, and
  * the check that every option is known. Returns 0, 1 (exit 0) or -1. */
 static int args_scan(int argc, char **argv, struct options *o, bool *explicit, char *err, size_t n)
@@ -464,6 +471,8 @@ static int args_scan(int argc, char **argv, struct options *o, bool *explicit, c
             return 1;
         } else if (c == O_VERSION) {
             printf("netd %s\n", NETD_VERSION);
+            if (version_line)
+                printf("%s\n", version_line());
             return 1;
         } else if (c == '?') {
             snprintf(err, n, "see netd --help");

@@ -89,10 +89,10 @@ void m_stats(struct worker *w, struct req *r)
         total += kinds[k];
     }
     json_object_set_new(h, "total", json_integer((json_int_t)total));
-    req_ok(r, json_pack("{s:i,s:I,s:I,s:o,s:I,s:I,s:f}", "workers", netd_nworkers, "connections",
-                        (json_int_t)conns, "requests", (json_int_t)reqs, "handles", h, "bytes_in",
-                        (json_int_t)in, "bytes_out", (json_int_t)out, "uptime",
-                        now_mono() - started_at));
+    req_ok(r, json_pack("{s:i,s:I,s:I,s:o,s:I,s:I,s:f,s:o}", "workers", netd_nworkers,
+                        "connections", (json_int_t)conns, "requests", (json_int_t)reqs, "handles",
+                        h, "bytes_in", (json_int_t)in, "bytes_out", (json_int_t)out, "uptime",
+                        now_mono() - started_at, "tls", tls_library_json()));
 }
 
 /* ---- handles: every worker lists the caller's handles it owns ---- */

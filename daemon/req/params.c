@@ -38,11 +38,26 @@ enum netd_encoding param_encoding(const struct req *r)
     return enc;
 }
 
+void req_take_data(struct req *r, const char *s, size_t n)
+{
+    r->has_data = true;
+    r->data_bad = netd_data_decode(s, n, param_encoding(r), &r->data, &r->data_len) < 0;
+}
+
 int req_data(struct req *r, uint8_t **data, size_t *len)
 {
     enum netd_encoding enc = param_encoding(r);
+    if (r->has_data && !r->data_bad) {
+        *data = r->data;
+        *len = r->data_len;
+        r->data = NULL;
+        r->has_data = false;
+        json_object_del(r->params, "data"); /* "" here; dropped as below */
+        return 0;
+    }
     json_t *d = param(r, "data");
-    if (netd_data_decode(json_string_value(d), json_string_length(d), enc, data, len) < 0) {
+    if (r->data_bad ||
+        netd_data_decode(json_string_value(d), json_string_length(d), enc, data, len) < 0) {
         req_fail(r, NETD_E_PARAMS, NULL, "parameter 'data' is not valid %s",
                  netd_encoding_name(enc));
         return -1;

@@ -54,6 +54,12 @@ struct req {
      * the handler's first call, never after the request waited or moved. */
     struct trust *conn_trust;
 
+    /* The "data" parameter, decoded on arrival when it came by the lean
+     * path (params then holds it as ""); req_data hands it over. */
+    uint8_t *data;
+    size_t data_len;
+    bool has_data, data_bad;
+
     /* The handle the "handle" parameter names, parsed once on arrival. */
     bool has_target;
     int target_worker;
@@ -182,8 +188,16 @@ double req_timeout(const struct req *r);
 /** The "encoding" parameter (base64 when absent). */
 enum netd_encoding param_encoding(const struct req *r);
 /** Decodes the "data" parameter in the request's "encoding" into a new
- * buffer the caller frees, and drops it from the params. -1 after answering
- * @r (invalid params). */
+ * buffer the caller frees (once per request: a buffer the lean path
+ * decoded is handed over), and drops it from the params. -1 after
+ * answering @r (invalid params). */
 int req_data(struct req *r, uint8_t **data, size_t *len);
+/**
+ * The lean data path: decodes @s (@n characters, the "data" parameter's
+ * value, which @r's params hold as "") in @r's encoding now, while the
+ * request line that holds them is still there; req_data then gives the
+ * bytes, or the same error it gives for invalid data in params.
+ */
+void req_take_data(struct req *r, const char *s, size_t n);
 
 #endif

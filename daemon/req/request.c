@@ -65,6 +65,7 @@ void req_free(struct req *r)
         close(r->pass_fd);
     json_decref(r->id);
     json_decref(r->params);
+    free(r->data);
     free(r->trust.cafile);
     free(r->trust.capath);
     ident_unref(r->ident);

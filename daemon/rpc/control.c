@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "lean.h"
 #include "rpc.h"
 
 /* Descriptors that travel together: with one answer going out (at an
@@ -518,7 +519,7 @@ static void conn_batch(struct conn *c, json_t *arr, struct fdset *fds)
     c->batches = b;
     for (size_t i = 0; i < n; i++) {
         c->inflight++;
-        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i, fds);
+        dispatch_request(c, json_incref(json_array_get(arr, i)), b->id, i, fds, NULL, 0);
     }
     json_decref(arr);
     struct batch **link;
@@ -530,9 +531,25 @@ static void conn_line(struct conn *c, char *line, size_t len, struct fdset *fds)
 {
     if (blank(line, len))
         return;
+    const size_t flags = JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY;
+    /* An ordinary request skips jansson but for its params, and a write's
+     * data skips it altogether (proto/lean.h); any line the lean path does
+     * not take is parsed whole, as before. */
+    struct netd_lean_req lr;
+    if (netd_lean_request(line, len, flags, &lr) == 0) {
+        c->inflight++;
+        dispatch_lean(c, &lr, line, fds);
+        return;
+    }
+    size_t off, n;
+    json_t *msg = netd_lean_load(line, len, "params", "data", flags, &off, &n);
+    if (msg) {
+        c->inflight++;
+        dispatch_request(c, msg, 0, 0, fds, line + off, n);
+        return;
+    }
     json_error_t err;
-    json_t *msg =
-        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    msg = json_loadb(line, len, flags, &err);
     if (!msg) {
         char why[256];
         snprintf(why, sizeof why, "parse error: %s (column %d)", err.text, err.column);
@@ -544,7 +561,7 @@ static void conn_line(struct conn *c, char *line, size_t len, struct fdset *fds)
         return;
     }
     c->inflight++;
-    dispatch_request(c, msg, 0, 0, fds);
+    dispatch_request(c, msg, 0, 0, fds, NULL, 0);
 }
 
 /* Moves into @out the descriptors that arrived at stream offsets in

@@ -91,9 +91,19 @@ bool control_upgrade_begin(struct conn *c, uint64_t batch_id);
  * or failed (@relay 0) and the connection reads requests again. After control_reply. */
 void control_upgrade(struct worker *w, uint64_t conn_id, int worker, uint64_t relay);
 
-/** Runs one parsed request message @msg of @c (taken); @fds came with its line. */
+/**
+ * Runs one parsed request message @msg of @c (taken); @fds came with its
+ * line. @data, when not NULL, is the "data" parameter's characters
+ * (@data_len) that the lean path took out of the line (msg holds "" there);
+ * they are read before this returns.
+ */
 void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
-                      struct fdset *fds);
+                      struct fdset *fds, const char *data, size_t data_len);
+struct netd_lean_req;
+/** Runs a request line that the lean path took apart (proto/lean.h): @lr's
+ * params are taken, its method and data are read from @line before this
+ * returns. */
+void dispatch_lean(struct conn *c, struct netd_lean_req *lr, const char *line, struct fdset *fds);
 /** Runs @r on the worker this thread is (the target of its routing). */
 void request_run(struct worker *w, struct req *r);
 /** 1 if every method of proto's table has a handler here, else 0 (a unit test checks it). */
@@ -115,11 +125,12 @@ void monitor_stop(struct worker *w, const char *why);
 void monitor_finished(const struct req *r, enum netd_err code, const json_t *result);
 /**
  * The same for a request of @c that never became a request (refused by
- * dispatch: unknown method, bad params, too many in flight): @method is
- * the JSON string the client gave (nothing is sent when it is not one),
+ * dispatch: unknown method, bad params, too many in flight): @method
+ * (@method_len bytes, NUL bytes and all) is the name the client gave
+ * (nothing is sent when it is NULL: the message was not a request),
  * @t0 when its line was read.
  */
-void monitor_early(const struct conn *c, const json_t *method, const json_t *params,
+void monitor_early(const struct conn *c, const char *method, size_t method_len, const json_t *params,
                    enum netd_err code, const struct timespec *t0);
 
 #endif

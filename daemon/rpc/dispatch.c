@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "lean.h"
 #include "handlename.h"
 #include "rpc.h"
 
@@ -180,12 +181,14 @@ void request_run(struct worker *w, struct req *r)
     routes[r->m->id].fn(w, r);
 }
 
-/* Answers a request that never reached a handler (@msg: the request). */
-static void early_error(struct conn *c, json_t *msg, json_t *id, bool notification,
-                        uint64_t batch_id, size_t slot, enum netd_err kind, json_t *data,
-                        const char *why, const struct timespec *t0)
+/* Answers a request that never reached a handler (@rq: the request,
+ * NULL when the message was not one; monitors hear of it). */
+static void early_error(struct conn *c, const struct netd_rpc_req *rq, json_t *id,
+                        bool notification, uint64_t batch_id, size_t slot, enum netd_err kind,
+                        json_t *data, const char *why, const struct timespec *t0)
 {
-    monitor_early(c, json_object_get(msg, "method"), json_object_get(msg, "params"), kind, t0);
+    if (rq)
+        monitor_early(c, rq->method, rq->method_len, rq->params, kind, t0);
     char *line = notification ? NULL : netd_rpc_error(id, kind, why, data);
     if (notification)
         json_decref(data);
@@ -253,51 +256,39 @@ static void dispatch_forward(struct req *r, int worker)
     worker_post(worker, &rm->hdr);
 }
 
-void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
-                      struct fdset *fds)
+/* The checks every request passes before it runs: a known method, params
+ * as its table says, an upgrade alone, room in flight and in the uid's
+ * memory budget. False after answering (or, for a notification, dropping)
+ * it; *upgrade says whether it is an attach that upgrades. */
+static bool dispatch_checks(struct conn *c, const struct netd_rpc_req *rq, uint64_t batch_id,
+                            size_t slot, const struct timespec *t0, bool *upgrade)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct netd_rpc_req rq;
-    const char *why = NULL;
-    enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
-    if (kind != NETD_OK) {
-        /* Not a request: no method to report to monitors. */
-        early_error(c, NULL, rq.id, false, batch_id, slot, kind, NULL, why, &t0);
-        json_decref(msg);
-        return;
-    }
-    bool notification = rq.id == NULL;
-    const struct netd_method *m = rq.m; /* looked up by the whole name, NULs and all */
+    bool notification = rq->id == NULL;
+    const struct netd_method *m = rq->m; /* looked up by the whole name, NULs and all */
     char buf[256];
     if (!m) {
-        netd_rpc_unknown_method(&rq, buf, sizeof buf);
-        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf, &t0);
-        json_decref(msg);
-        return;
+        netd_rpc_unknown_method(rq, buf, sizeof buf);
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_METHOD, NULL, buf, t0);
+        return false;
     }
-    if (netd_params_check(m, rq.params, buf, sizeof buf) != NETD_OK) {
-        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
-        json_decref(msg);
-        return;
+    if (netd_params_check(m, rq->params, buf, sizeof buf) != NETD_OK) {
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, t0);
+        return false;
     }
-    const char *mode = json_string_value(json_object_get(rq.params, "mode"));
-    bool upgrade = m->id == NETD_M_ATTACH && (!mode || strcmp(mode, "upgrade") == 0);
-    if (upgrade && !control_upgrade_begin(c, batch_id)) {
+    const char *mode = json_string_value(json_object_get(rq->params, "mode"));
+    *upgrade = m->id == NETD_M_ATTACH && (!mode || strcmp(mode, "upgrade") == 0);
+    if (*upgrade && !control_upgrade_begin(c, batch_id)) {
         snprintf(buf, sizeof buf,
                  "attach with mode \"upgrade\" must be the only request in flight on its "
                  "connection (not in a batch); wait for the other answers, or use mode \"fd\"");
-        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, &t0);
-        json_decref(msg);
-        return;
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_PARAMS, NULL, buf, t0);
+        return false;
     }
     if (c->inflight > netd_cfg.max_inflight) {
         snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
                  netd_cfg.max_inflight);
-        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
-                    json_pack("{s:s}", "limit", "max_inflight"), buf, &t0);
-        json_decref(msg);
-        return;
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_inflight"), buf, t0);
+        return false;
     }
     if (!mem_charge(c->uid, REQ_COST, grows(m->id) ? MEM_NORMAL : MEM_DRAIN)) {
         const char *rule;
@@ -307,39 +298,45 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
                  "read, close or wait",
                  (unsigned)c->uid, rule ? "max-memory of rule '" : "netd --max-memory",
                  rule ? rule : "", rule ? "'" : "", cap, netd_cfg.max_memory_total);
-        early_error(c, msg, rq.id, notification, batch_id, slot, NETD_E_LIMIT,
-                    json_pack("{s:s}", "limit", "max_memory"), buf, &t0);
-        json_decref(msg);
-        return;
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_memory"), buf, t0);
+        return false;
     }
+    return true;
+}
 
-    /* The request takes id and params out of the message, so that it holds
-     * the only references: once it is posted to another worker, nothing on
-     * this thread may touch what it holds (jansson's reference counts are
-     * not synchronised for us). Large write data is not copied. */
+/*
+ * Makes the request of method @m and runs it where its handle lives. @id
+ * and @params are taken: the request holds the only references, so that
+ * once it is posted to another worker nothing on this thread touches what
+ * it holds (jansson's reference counts are not synchronised for us).
+ * @data: see dispatch_request. Large write data is not copied.
+ */
+static void dispatch_run(struct conn *c, const struct netd_method *m, json_t *id, json_t *params,
+                         bool upgrade, uint64_t batch_id, size_t slot, struct fdset *fds,
+                         const char *data, size_t data_len, const struct timespec *t0)
+{
     struct req *r = req_new();
     r->conn_id = c->id;
     r->conn_worker = c->w->index;
     r->batch_id = batch_id;
     r->batch_slot = slot;
-    r->id = notification ? NULL : json_incref(rq.id);
+    r->id = id;
     r->m = m;
-    r->params = rq.params ? json_incref(rq.params) : json_object();
+    r->params = params ? params : json_object();
     r->uid = c->uid;
     r->charged = REQ_COST;
     r->gid = c->gid;
     r->ident = ident_ref(c->ident);
     r->pid = c->pid;
-    r->t0 = t0;
+    r->t0 = *t0;
     /* The connection's trust store travels with the request. */
     r->trust.cafile = c->trust.cafile ? strdup(c->trust.cafile) : NULL;
     r->trust.capath = c->trust.capath ? strdup(c->trust.capath) : NULL;
     r->pass_fd = m->id == NETD_M_ASSIGN ? fdset_take(fds) : -1;
     if (upgrade)
         r->u.attach.upgrade = true;
-    json_object_del(msg, "params");
-    json_object_del(msg, "id");
-    json_decref(msg);
+    if (data)
+        req_take_data(r, data, data_len);
 
     int target = route_target(c, r);
     if (target < 0) {
@@ -354,6 +351,54 @@ void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slo
         return;
     }
     dispatch_forward(r, target);
+}
+
+void dispatch_request(struct conn *c, json_t *msg, uint64_t batch_id, size_t slot,
+                      struct fdset *fds, const char *data, size_t data_len)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct netd_rpc_req rq;
+    const char *why = NULL;
+    enum netd_err kind = netd_rpc_parse(msg, &rq, &why);
+    if (kind != NETD_OK) {
+        /* Not a request: no method to report to monitors. */
+        early_error(c, NULL, rq.id, false, batch_id, slot, kind, NULL, why, &t0);
+        json_decref(msg);
+        return;
+    }
+    bool upgrade = false;
+    if (!dispatch_checks(c, &rq, batch_id, slot, &t0, &upgrade)) {
+        json_decref(msg);
+        return;
+    }
+    /* id and params move out of the message into the request. */
+    json_t *id = json_incref(rq.id), *params = json_incref(rq.params);
+    json_object_del(msg, "params");
+    json_object_del(msg, "id");
+    json_decref(msg);
+    dispatch_run(c, rq.m, id, params, upgrade, batch_id, slot, fds, data, data_len, &t0);
+}
+
+void dispatch_lean(struct conn *c, struct netd_lean_req *lr, const char *line, struct fdset *fds)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct netd_rpc_req rq = {
+        .id = lr->has_id ? json_integer(lr->id) : NULL,
+        .method = lr->method,
+        .method_len = lr->method_len,
+        .m = netd_method_findn(lr->method, lr->method_len),
+        .params = lr->params,
+    };
+    bool upgrade = false;
+    if (!dispatch_checks(c, &rq, 0, 0, &t0, &upgrade)) {
+        json_decref(rq.id);
+        json_decref(rq.params);
+        return;
+    }
+    dispatch_run(c, rq.m, rq.id, rq.params, upgrade, 0, 0, fds,
+                 lr->has_data ? line + lr->data_off : NULL, lr->data_n, &t0);
 }
 
 const struct req_sink dispatch_sink = {

@@ -363,14 +363,13 @@ void monitor_finished(const struct req *r, enum netd_err code, const json_t *res
     observe(&e);
 }
 
-void monitor_early(const struct conn *c, const json_t *method, const json_t *params,
-                   enum netd_err code, const struct timespec *t0)
+void monitor_early(const struct conn *c, const char *method, size_t method_len,
+                   const json_t *params, enum netd_err code, const struct timespec *t0)
 {
-    if (!watched() || !json_is_string(method))
+    if (!watched() || !method)
         return;
     struct mon_event e;
-    event_fill(&e, t0, netd_err_code(code), c->uid, c->pid, json_string_value(method),
-               json_string_length(method),
+    event_fill(&e, t0, netd_err_code(code), c->uid, c->pid, method, method_len,
                json_is_object(params) ? json_object_get(params, "handle") : NULL);
     observe(&e);
 }

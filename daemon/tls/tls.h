@@ -48,4 +48,15 @@ void tls_starttls(struct sock *old, struct req *r);
 /** `tls-config`: reads or sets the trust store of @r's connection (r->conn_trust). */
 void tls_config(struct req *r);
 
+/**
+ * Which wolfSSL runs, as one line for `netd --version`: its version, whether
+ * it is netd's own build with AES-NI or the system's, and the file the
+ * loader mapped. Static storage.
+ */
+const char *tls_library(void);
+
+/** The same for `stats`: {version, build ("netd" or "system"), path,
+ * hardware_aes, preferred (the AEAD offered first)}. A new reference. */
+json_t *tls_library_json(void);
+
 #endif

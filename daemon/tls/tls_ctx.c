@@ -348,6 +348,11 @@ static WOLFSSL_CTX *ctx_build(const struct tls_opts *o, const struct inputs *in,
     }
     /* TLS 1.2 at least; the methods above offer 1.3 first. */
     wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2);
+    if (tls_ctx_prefer(ctx) < 0) {
+        snprintf(why->msg, sizeof why->msg, "wolfSSL refused netd's cipher list");
+        wolfSSL_CTX_free(ctx);
+        return NULL;
+    }
     bool checks = o->server ? o->verify_client : o->verify;
     if ((checks && load_trust(ctx, in, why) < 0) || load_own(ctx, in, why) < 0) {
         wolfSSL_CTX_free(ctx);

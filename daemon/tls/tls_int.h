@@ -21,6 +21,10 @@
  */
 #define TLS_EFAIL EPROTO
 
+/* Puts ChaCha20-Poly1305 first in @ctx's cipher list when the running
+ * wolfSSL has no hardware AES (tls_lib.c). 0, or -1 if wolfSSL refused. */
+int tls_ctx_prefer(WOLFSSL_CTX *ctx);
+
 extern const struct transport tls_transport;
 extern const struct acceptor tls_acceptor;
 

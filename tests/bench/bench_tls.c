@@ -14,9 +14,13 @@
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -54,8 +58,9 @@ struct server {
     uint64_t received, bad, uploads; /* atomics */
 };
 
-static uint8_t *chunk_bytes; /* CHUNK bytes of the pattern */
-static char *chunk_b64;      /* and their base64 */
+static char direct_cipher[96]; /* what the direct client negotiated */
+static uint8_t *chunk_bytes;   /* CHUNK bytes of the pattern */
+static char *chunk_b64;        /* and their base64 */
 
 static double now_s(void)
 {
@@ -243,6 +248,8 @@ static WOLFSSL *direct_open(WOLFSSL_CTX *ctx, int port, int *fd)
         wolfSSL_free(ssl);
         return NULL;
     }
+    snprintf(direct_cipher, sizeof direct_cipher, "%s %s", wolfSSL_get_version(ssl),
+             wolfSSL_get_cipher_name(ssl));
     return ssl;
 }
 
@@ -394,8 +401,7 @@ static int netd_upload(netd_client *c, struct server *srv, const char *ca, size_
     double t0 = now_s();
     while (done < chunks) {
         while (sent < chunks && sent - done < IN_FLIGHT)
-            ids[sent++ % IN_FLIGHT] = netd_client_send(
-                c, "write", json_pack("{s:s,s:s}", "handle", h, "data", chunk_b64));
+            ids[sent++ % IN_FLIGHT] = netd_client_send_write(c, h, chunk_bytes, CHUNK);
         json_t *r;
         if (!collect(c, ids[done++ % IN_FLIGHT], &r))
             return -1;
@@ -454,6 +460,56 @@ static int netd_download(netd_client *c, int port, const char *ca, size_t bulk, 
     *took = now_s() - t0;
     free(buf);
     return netd_close(c, h) && got == bulk ? 0 : -1;
+}
+
+/* ---- wolfCrypt alone ---- */
+
+/* MB/s of @fn over 64 KiB buffers for about @seconds. */
+static double crypt_rate(int (*fn)(void *ctx, uint8_t *buf, size_t n), void *ctx, double seconds)
+{
+    static uint8_t buf[65536];
+    size_t bytes = 0;
+    double t0 = now_s(), t;
+    do {
+        for (int i = 0; i < 16; i++) {
+            if (fn(ctx, buf, sizeof buf) != 0)
+                return -1;
+            bytes += sizeof buf;
+        }
+        t = now_s();
+    } while (t - t0 < seconds);
+    return (double)bytes / 1e6 / (t - t0);
+}
+
+static int aes_gcm_step(void *ctx, uint8_t *buf, size_t n)
+{
+    static const uint8_t iv[12], aad[13];
+    uint8_t tag[16];
+    return wc_AesGcmEncrypt(ctx, buf, buf, (word32)n, iv, sizeof iv, tag, sizeof tag, aad,
+                            sizeof aad);
+}
+
+static int chacha_step(void *ctx, uint8_t *buf, size_t n)
+{
+    static const uint8_t iv[12], aad[13];
+    uint8_t tag[16];
+    return wc_ChaCha20Poly1305_Encrypt(ctx, iv, aad, sizeof aad, buf, (word32)n, buf, tag);
+}
+
+int bench_wolfcrypt(double seconds, struct crypt_bench *out)
+{
+    static const uint8_t key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    Aes aes;
+    Dl_info dl;
+    char real[PATH_MAX];
+    *out = (struct crypt_bench){.aes128_gcm = -1, .chacha20_poly1305 = -1};
+    snprintf(out->library, sizeof out->library, "wolfSSL %s, %s", wolfSSL_lib_version(),
+             dladdr((void *)wc_AesGcmEncrypt, &dl) && realpath(dl.dli_fname, real) ? real : "?");
+    if (wc_AesInit(&aes, NULL, INVALID_DEVID) == 0 && wc_AesGcmSetKey(&aes, key, 16) == 0)
+        out->aes128_gcm = crypt_rate(aes_gcm_step, &aes, seconds);
+    wc_AesFree(&aes);
+    out->chacha20_poly1305 = crypt_rate(chacha_step, (void *)key, seconds);
+    return out->aes128_gcm > 0 && out->chacha20_poly1305 > 0 ? 0 : -1;
 }
 
 /* ---- the run ---- */
@@ -523,6 +579,7 @@ int bench_tls(const char *socket, double seconds, size_t bulk, struct tls_bench 
         server_stop(&srv);
     if (cctx)
         wolfSSL_CTX_free(cctx);
+    snprintf(out->cipher, sizeof out->cipher, "%s", direct_cipher);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "netd-bench: could not remove %s\n", dir);

@@ -15,6 +15,7 @@ struct tls_bench {
     size_t bulk;                       /* bytes moved each way */
     double up_netd_s, up_direct_s;     /* seconds to move them client -> server */
     double down_netd_s, down_direct_s; /* ... server -> client */
+    char cipher[96];                   /* what the direct wolfSSL client negotiated */
 };
 
 /**
@@ -24,5 +25,14 @@ struct tls_bench {
  * after printing what went wrong.
  */
 int bench_tls(const char *socket, double seconds, size_t bulk, struct tls_bench *out);
+
+/** wolfCrypt alone, on 64 KiB buffers: encryption MB/s of the library linked. */
+struct crypt_bench {
+    double aes128_gcm, chacha20_poly1305;
+    char library[4200]; /* its version and the file the loader mapped */
+};
+
+/** Measures each cipher for about @seconds. 0, or -1 if one could not run. */
+int bench_wolfcrypt(double seconds, struct crypt_bench *out);
 
 #endif

@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_plane.h"
 #include "bench_relay.h"
 #include "bench_tls.h"
 #include "codec.h"
@@ -65,6 +67,9 @@ struct options {
     bool relay;       /* run the data plane phases */
     bool only_relay;  /* ... and nothing else */
     size_t relay_bulk;
+    bool plane;      /* the side-by-side table of bench_plane.c */
+    bool plane_only; /* ... and nothing else but TLS and the relays */
+    int inflight;    /* netd write calls in flight in that table */
 };
 
 static double now(void)
@@ -281,6 +286,14 @@ static struct ping_result bench_ping(const struct options *o)
     pthread_barrier_destroy(&start);
     free(p);
     return r;
+}
+
+/* The ping phase for bench_plane: @clients connections x @depth. */
+static double ping_rate(const char *socket, int clients, int depth, double seconds)
+{
+    struct options o = {.socket = socket, .clients = clients, .depth = depth, .seconds = seconds};
+    struct ping_result r = bench_ping(&o);
+    return (double)r.answered / r.elapsed;
 }
 
 /* ---- the echo server ---- */
@@ -724,27 +737,35 @@ static void print_text(const struct options *o, const struct ping_result *p,
 
 static void print_json(const struct options *o, const struct ping_result *p,
                        const struct echo_result *e, const struct connect_result *k,
-                       const struct tls_bench *t, const struct relay_bench *r)
+                       const struct tls_bench *t, const struct relay_bench *r,
+                       const struct plane_table *pt)
 {
-    json_t *doc = json_pack(
-        "{s:{s:i, s:i, s:I, s:f, s:f},"
-        " s:{s:I, s:b, s:{s:I, s:f, s:f}, s:{s:I, s:f, s:f}, s:{s:f, s:f}}}",
-        "ping", "clients", o->clients, "depth", o->depth, "answers", (json_int_t)p->answered,
-        "seconds", p->elapsed, "per_second", (double)p->answered / p->elapsed, "echo", "size",
-        (json_int_t)o->size, "tcp_nodelay", e->nodelay, "netd", "round_trips",
-        (json_int_t)e->n_netd, "median_us", e->med_netd, "p99_us", e->p99_netd, "direct",
-        "round_trips", (json_int_t)e->n_direct, "median_us", e->med_direct, "p99_us", e->p99_direct,
-        "ratio", "median", e->med_netd / e->med_direct, "p99", e->p99_netd / e->p99_direct);
-    if (doc)
+    json_t *doc = json_object();
+    if (p) {
+        json_object_set_new(doc, "ping",
+                            json_pack("{s:i, s:i, s:I, s:f, s:f}", "clients", o->clients, "depth",
+                                      o->depth, "answers", (json_int_t)p->answered, "seconds",
+                                      p->elapsed, "per_second", (double)p->answered / p->elapsed));
+        json_object_set_new(
+            doc, "echo",
+            json_pack("{s:I, s:b, s:{s:I, s:f, s:f}, s:{s:I, s:f, s:f}, s:{s:f, s:f}}", "size",
+                      (json_int_t)o->size, "tcp_nodelay", e->nodelay, "netd", "round_trips",
+                      (json_int_t)e->n_netd, "median_us", e->med_netd, "p99_us", e->p99_netd,
+                      "direct", "round_trips", (json_int_t)e->n_direct, "median_us", e->med_direct,
+                      "p99_us", e->p99_direct, "ratio", "median", e->med_netd / e->med_direct,
+                      "p99", e->p99_netd / e->p99_direct));
         json_object_set_new(doc, "connect",
                             json_pack("{s:i,s:I,s:f,s:f}", "uid", (int)geteuid(), "connects",
                                       (json_int_t)k->count, "seconds", k->elapsed, "per_second",
                                       (double)k->count / k->elapsed));
-    if (doc && t)
+    }
+    if (t)
         json_object_set_new(doc, "tls", tls_json(t));
-    if (doc && r)
+    if (r)
         json_object_set_new(doc, "data_plane", relay_json(r));
-    if (!doc)
+    if (pt)
+        json_object_set_new(doc, "plane", plane_json(pt));
+    if (!doc || (p && !json_object_get(doc, "echo")))
         die("%s", "cannot build the JSON output");
     json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
     putchar('\n');
@@ -755,7 +776,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: netd-bench [--socket NAME] [--clients C] [--depth P] [--seconds S]\n"
                "                  [--size BYTES] [--tls-bulk BYTES] [--no-tls] [--as-uid UID]\n"
-               "                  [--relay-bulk BYTES] [--no-relay] [--only-relay] [--json]\n"
+               "                  [--relay-bulk BYTES] [--no-relay] [--only-relay]\n"
+               "                  [--no-plane | --plane-only] [--inflight N] [--json]\n"
                "Measures a running netd: ping requests/s with C clients keeping P requests\n"
                "in flight each, and the round trip of SIZE bytes to a loopback echo server\n"
                "through netd and directly. Each phase runs S seconds.\n"
@@ -769,7 +791,14 @@ static void usage(FILE *f)
                "The data plane: RELAY-BULK bytes (default 512 MiB) uploaded directly, through\n"
                "socat, attach (fd, upgrade) and splice, and TLS-BULK bytes through attach\n"
                "and with OpenSSL on both ends (python3); --no-relay skips this,\n"
-               "--only-relay runs nothing else.\n");
+               "--only-relay runs nothing else.\n"
+               "Last, one table side by side with baselines of the same run: direct TCP,\n"
+               "a relay (socat, else one of our own), netd write calls (--inflight N of\n"
+               "64 KiB, default 4), the SIZE echo round trip with write and read\n"
+               "pipelined, ping with 50 clients x 16 against redis-benchmark (when\n"
+               "installed), wolfCrypt against openssl speed, TLS uploads against OpenSSL\n"
+               "(Python's ssl), and the relay figures above against the same relay;\n"
+               "--no-plane skips it, --plane-only runs only it (with TLS and the relays).\n");
 }
 
 /* An integer option in [min, max], or exit with usage. */
@@ -787,14 +816,23 @@ static long long int_arg(const char *s, long long min, long long max, const char
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, 0, 's'},   {"clients", required_argument, 0, 'c'},
-        {"depth", required_argument, 0, 'd'},    {"seconds", required_argument, 0, 't'},
-        {"size", required_argument, 0, 'z'},     {"json", no_argument, 0, 'j'},
-        {"tls-bulk", required_argument, 0, 'b'}, {"no-tls", no_argument, 0, 'n'},
-        {"as-uid", required_argument, 0, 'u'},   {"relay-bulk", required_argument, 0, 'r'},
-        {"no-relay", no_argument, 0, 'R'},       {"only-relay", no_argument, 0, 'O'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+                                         {"clients", required_argument, 0, 'c'},
+                                         {"depth", required_argument, 0, 'd'},
+                                         {"seconds", required_argument, 0, 't'},
+                                         {"size", required_argument, 0, 'z'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"tls-bulk", required_argument, 0, 'b'},
+                                         {"no-tls", no_argument, 0, 'n'},
+                                         {"as-uid", required_argument, 0, 'u'},
+                                         {"relay-bulk", required_argument, 0, 'r'},
+                                         {"no-relay", no_argument, 0, 'R'},
+                                         {"only-relay", no_argument, 0, 'O'},
+                                         {"no-plane", no_argument, 0, 'P'},
+                                         {"plane-only", no_argument, 0, 'Q'},
+                                         {"inflight", required_argument, 0, 'i'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 's')
@@ -821,6 +859,12 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->only_relay = true;
         else if (c == 'u')
             o->as_uid = int_arg(optarg, 1, 0x7fffffff, "as-uid");
+        else if (c == 'P')
+            o->plane = false;
+        else if (c == 'Q')
+            o->plane_only = true;
+        else if (c == 'i')
+            o->inflight = (int)int_arg(optarg, 1, 64, "inflight");
         else {
             usage(c == 'h' ? stdout : stderr);
             exit(c == 'h' ? 0 : 2);
@@ -842,9 +886,15 @@ int main(int argc, char **argv)
                         .tls_bulk = 64u << 20,
                         .as_uid = -1,
                         .relay = true,
-                        .relay_bulk = 512u << 20};
+                        .relay_bulk = 512u << 20,
+                        .plane = true,
+                        .inflight = 4};
     parse_args(argc, argv, &o);
     srandom((unsigned)time(NULL));
+    /* A peer that goes away is an error to report, not a reason to die. */
+    signal(SIGPIPE, SIG_IGN);
+    if (o.plane_only && !o.plane)
+        die("%s", "--plane-only and --no-plane exclude each other");
     if (o.as_uid >= 0 &&
         (setgroups(0, NULL) < 0 || setgid((gid_t)o.as_uid) < 0 || setuid((uid_t)o.as_uid) < 0))
         die("--as-uid: %s", strerror(errno));
@@ -863,22 +913,44 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    struct ping_result p = bench_ping(&o);
-    struct echo_result e = bench_echo(&o);
-    struct connect_result k = bench_connect(&o);
+    struct ping_result p = {0};
+    struct echo_result e = {0};
+    struct connect_result k = {0};
+    if (!o.plane_only) {
+        p = bench_ping(&o);
+        e = bench_echo(&o);
+        k = bench_connect(&o);
+    }
     struct tls_bench t;
     if (o.tls && bench_tls(o.socket, o.seconds, o.tls_bulk, &t) < 0)
         exit(1);
     if (o.relay && bench_relay(o.socket, o.relay_bulk, o.tls_bulk, &r) < 0)
         exit(1);
+    struct plane_table pt = {.n = 0};
+    struct plane_opts po = {.socket = o.socket,
+                            .seconds = o.seconds,
+                            .inflight = o.inflight,
+                            .echo_size = o.size,
+                            .tls = o.tls,
+                            .ping = ping_rate};
+    if (o.plane && bench_plane(&po, &pt) < 0)
+        exit(1);
+    if (o.plane && o.tls)
+        plane_add_tls(&pt, &t);
+    if (o.plane && o.relay)
+        plane_add_relay(&pt, &r);
     if (o.json) {
-        print_json(&o, &p, &e, &k, o.tls ? &t : NULL, o.relay ? &r : NULL);
+        print_json(&o, o.plane_only ? NULL : &p, &e, &k, o.tls ? &t : NULL, o.relay ? &r : NULL,
+                   o.plane ? &pt : NULL);
     } else {
-        print_text(&o, &p, &e, &k);
+        if (!o.plane_only)
+            print_text(&o, &p, &e, &k);
         if (o.tls)
             print_tls_text(&t);
         if (o.relay)
             print_relay_text(&r);
+        if (o.plane)
+            plane_print(&pt);
     }
     return 0;
 }

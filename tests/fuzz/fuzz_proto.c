@@ -19,7 +19,9 @@
  *   - decoded data encodes back to data that decodes to the same bytes;
  *   - netd_utf8_valid() agrees with jansson's own UTF-8 check;
  *   - a handle name that parses is exactly the canonical name of its value;
- *   - every answer is one line of JSON with the request's id.
+ *   - every answer is one line of JSON with the request's id;
+ *   - the lean paths (lean.c) take only lines jansson parses, and give
+ *     what jansson gives.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 
 #include "codec.h"
 #include "handlename.h"
+#include "lean.h"
 #include "line.h"
 #include "methods.h"
 #include "rpc.h"
@@ -210,6 +213,38 @@ static void check_codecs(const char *line, size_t len)
     free(out);
 }
 
+#define FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY)
+
+/* The lean paths against jansson on @line (which jansson parsed to @full,
+ * or refused: NULL). */
+static void check_lean(const char *line, size_t len, const json_t *full)
+{
+    size_t off, n;
+    json_t *lean = netd_lean_load(line, len, "params", "data", FLAGS, &off, &n);
+    if (lean) {
+        CHECK(full != NULL);
+        json_t *params = json_object_get(lean, "params");
+        CHECK(json_string_length(json_object_get(params, "data")) == 0);
+        json_object_set_new(params, "data", json_stringn(line + off, n));
+        CHECK(json_equal(lean, full));
+        json_decref(lean);
+    }
+    struct netd_lean_req lr;
+    if (netd_lean_request(line, len, FLAGS, &lr) < 0)
+        return;
+    CHECK(full != NULL);
+    json_t *want = json_pack("{s:s,s:s%}", "jsonrpc", "2.0", "method", lr.method, lr.method_len);
+    if (lr.has_id)
+        json_object_set_new(want, "id", json_integer(lr.id));
+    if (lr.params) {
+        if (lr.has_data)
+            json_object_set_new(lr.params, "data", json_stringn(line + lr.data_off, lr.data_n));
+        json_object_set_new(want, "params", lr.params);
+    }
+    CHECK(json_equal(want, full));
+    json_decref(want);
+}
+
 static void one_line(char *line, size_t len)
 {
     CHECK(len <= FUZZ_MAX_LINE);
@@ -219,8 +254,8 @@ static void one_line(char *line, size_t len)
     check_codecs(line, len);
     check_handle_bytes(line, len);
     json_error_t err;
-    json_t *msg =
-        json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &err);
+    json_t *msg = json_loadb(line, len, FLAGS, &err);
+    check_lean(line, len, msg);
     if (!msg) {
         check_answer(netd_rpc_error(NULL, NETD_E_PARSE, err.text, NULL), NULL);
         return;

@@ -1,7 +1,8 @@
 /*
  * test_stream_io.c - moving bytes through a real netd: read, read "all",
  * chunk, the three encodings, flush, shutdown, close, cancel, the peer
- * closing or resetting, timeouts that lose nothing, and wait.
+ * closing or resetting, timeouts that lose nothing, and wait; the client
+ * library's lean write (netd_client_send_write).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,10 +423,40 @@ static void test_wait(void **state)
     free(f.h);
 }
 
+/* netd_client_send_write: the bytes reach the peer as they are, from none
+ * to several MiB, several in flight, and a bad handle gets netd's error. */
+static void test_send_write(void **state)
+{
+    struct fx f;
+    fx_open(&f, PEER_ECHO, NULL, 0);
+    static const size_t sizes[] = {0, 1, 2, 3, 4, 1000, 65536, 65537, 3u << 20};
+    unsigned char *p = pattern(3u << 20);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        long long id[3];
+        for (int k = 0; k < 3; k++)
+            id[k] = netd_client_send_write(f.c, f.h, p, sizes[i]);
+        /* Read the echo first: the writes finish only as the peer, which
+         * echoes, gets its own bytes taken. */
+        for (int k = 0; k < 3 && sizes[i] > 0; k++)
+            h_read_expect(f.c, f.h, p, sizes[i], 30);
+        for (int k = 0; k < 3; k++) {
+            assert_true(id[k] > 0);
+            json_t *r = h_wait(f.c, id[k]);
+            assert_int_equal(h_int(r, "written"), (long long)sizes[i]);
+            json_decref(r);
+        }
+    }
+    long long bad = netd_client_send_write(f.c, "h-gone", p, 10);
+    json_decref(h_wait_err(f.c, bad, -32002));
+    free(p);
+    free(f.h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_n, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_send_write, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_read_all, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_chunk, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_large_transfers, h_setup, h_teardown),

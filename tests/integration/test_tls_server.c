@@ -4,7 +4,8 @@
  * that fail or never finish the handshake without disturbing anyone else,
  * STARTTLS in both roles after a plaintext greeting (with the TLS bytes
  * pipelined right behind the plaintext), 64 MiB through a TLS server, and
- * many TLS connections at once across workers.
+ * many TLS connections at once across workers; which wolfSSL runs and the
+ * cipher order that follows from it.
  */
 #include "tls_peers.h"
 
@@ -392,10 +393,87 @@ static void test_many_at_once(void **state)
     free(l);
 }
 
+/* Whether /proc/cpuinfo lists the CPU flag @flag. */
+static bool cpu_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[8192];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0)
+            continue;
+        for (char *tok = strtok(line, " \t\n"); tok && !found; tok = strtok(NULL, " \t\n"))
+            found = strcmp(tok, flag) == 0;
+        break;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* The cipher a default s_client gets from a TLS listener of netd @n. */
+static char *negotiated_cipher(struct netd_proc *n)
+{
+    netd_client *c = h_client(n);
+    int port;
+    char *l = tls_listener(c, server_tls(NULL), &port);
+    long long id = accept_send(c, l);
+    struct tproc *sc = t_s_client(port, NULL);
+    char *h = accept_wait(c, id);
+    json_t *st, *tls = t_status_tls(c, h, &st);
+    char *cipher = strdup(h_str(tls, "cipher"));
+    json_decref(st);
+    h_close(c, h);
+    t_wait_exit(sc, 20000);
+    free(h);
+    free(l);
+    return cipher;
+}
+
+/* stats.tls names the wolfSSL the build linked (netd's own with AES-NI, or
+ * the system's), and TLS offers ChaCha20-Poly1305 first exactly when that
+ * wolfSSL has no hardware AES (NETD_CPU_AES=0 makes it act so). */
+static void test_library_and_cipher_order(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    json_t *st = h_call(c, "stats", NULL);
+    json_t *lib = json_object_get(st, "tls");
+    assert_string_equal(h_str(lib, "build"), NETD_TEST_WOLFSSL_BUILD);
+    assert_int_equal(access(h_str(lib, "path"), R_OK), 0);
+    bool own = strcmp(NETD_TEST_WOLFSSL_BUILD, "netd") == 0;
+    bool hard = own && cpu_flag("aes") && cpu_flag("pclmulqdq");
+    assert_int_equal(json_is_true(json_object_get(lib, "hardware_aes")), hard);
+    assert_string_equal(h_str(lib, "preferred"), hard ? "AES-GCM" : "ChaCha20-Poly1305");
+    json_decref(st);
+    char *cipher = negotiated_cipher(n);
+    if (hard)
+        assert_true(strncmp(cipher, "TLS_AES_", 8) == 0);
+    else
+        assert_string_equal(cipher, "TLS_CHACHA20_POLY1305_SHA256");
+    free(cipher);
+
+    /* As on a CPU without AES: ChaCha20 first, and the client gets it
+     * although it offers AES-GCM first. */
+    setenv("NETD_CPU_AES", "0", 1);
+    struct netd_proc *m = h_netd_start(NULL);
+    unsetenv("NETD_CPU_AES");
+    netd_client *d = h_client(m);
+    st = h_call(d, "stats", NULL);
+    lib = json_object_get(st, "tls");
+    assert_true(json_is_false(json_object_get(lib, "hardware_aes")));
+    assert_string_equal(h_str(lib, "preferred"), "ChaCha20-Poly1305");
+    json_decref(st);
+    cipher = negotiated_cipher(m);
+    assert_string_equal(cipher, "TLS_CHACHA20_POLY1305_SHA256");
+    free(cipher);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_s_client, h_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_library_and_cipher_order, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_client_certificates, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_failed_handshakes_disturb_nobody, h_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_accept_loop, h_setup, t_teardown),

@@ -1,6 +1,7 @@
 /*
  * test_codec.c - base64, hex and UTF-8 of proto/codec.c: known vectors,
- * round trips, and strict rejection of everything malformed.
+ * round trips, strict rejection of everything malformed, and the
+ * table-driven base64 against the plain one it replaced, on random input.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -140,6 +141,154 @@ static void test_base64_rejects_noncanonical_bits(void **state)
     expect_b64_bad("Zm9=", 4);
     expect_b64_bad("Zh", 2);
     expect_b64("Zg==", "f", 1);
+}
+
+/*
+ * The reference: the codec as it was before the table-driven one (one
+ * character at a time), kept here so the fast codec is checked against it
+ * on random inputs, valid and not.
+ */
+static const char ref_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void ref_base64_encode(const uint8_t *in, size_t n, char *out)
+{
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        *out++ = ref_alphabet[v >> 18];
+        *out++ = ref_alphabet[(v >> 12) & 63];
+        *out++ = ref_alphabet[(v >> 6) & 63];
+        *out++ = ref_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        *out++ = ref_alphabet[v >> 18];
+        *out++ = ref_alphabet[(v >> 12) & 63];
+        *out++ = '=';
+        *out++ = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        *out++ = ref_alphabet[v >> 18];
+        *out++ = ref_alphabet[(v >> 12) & 63];
+        *out++ = ref_alphabet[(v >> 6) & 63];
+        *out++ = '=';
+    }
+    *out = '\0';
+}
+
+static int ref_value(unsigned char c)
+{
+    const char *p = c ? strchr(ref_alphabet, c) : NULL;
+    return p ? (int)(p - ref_alphabet) : -1;
+}
+
+static int ref_base64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
+{
+    size_t pad = 0;
+    while (pad < n && pad < 3 && in[n - 1 - pad] == '=')
+        pad++;
+    size_t data = n - pad;
+    if (data % 4 == 1)
+        return -1;
+    if (pad > 0 && (n % 4 != 0 || pad != (4 - data % 4) % 4))
+        return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < data; i++) {
+        int v = ref_value((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return -1;
+    *outlen = o;
+    return 0;
+}
+
+/* Both decoders on @s: same verdict, and on success the same bytes. The
+ * output buffer is exactly the documented size, so ASan sees an overrun. */
+static void expect_same_decode(const char *s, size_t n)
+{
+    size_t cap = (n / 4 + 1) * 3;
+    uint8_t *fast = malloc(cap), *ref = malloc(cap);
+    assert_non_null(fast);
+    assert_non_null(ref);
+    size_t flen = 0, rlen = 0;
+    int frc = netd_base64_decode(s, n, fast, &flen);
+    int rrc = ref_base64_decode(s, n, ref, &rlen);
+    if (frc != rrc)
+        fail_msg("decode of %zu characters: fast %d, reference %d", n, frc, rrc);
+    if (frc == 0) {
+        assert_int_equal(flen, rlen);
+        assert_memory_equal(fast, ref, flen);
+    }
+    free(fast);
+    free(ref);
+}
+
+/* Random bytes of every length up to 512 and some large ones: the same
+ * text as the reference; that text and damaged copies of it decode alike. */
+static void test_base64_against_reference(void **state)
+{
+    (void)state;
+    /* Characters to damage with: the alphabet's edges, padding, and bytes
+     * outside it (NUL, space, high bytes, the URL-safe alphabet). */
+    static const char damage[] = "A/+Z09az=\0 \n-_.\x80\xff";
+    size_t sizes[600], nsizes = 0;
+    for (size_t n = 0; n <= 512; n++)
+        sizes[nsizes++] = n;
+    sizes[nsizes++] = 65536;
+    sizes[nsizes++] = 65537;
+    sizes[nsizes++] = 200003;
+    for (size_t k = 0; k < nsizes; k++) {
+        size_t n = sizes[k], len = netd_base64_len(n);
+        uint8_t *in = malloc(n + 1);
+        char *fast = malloc(len + 1), *ref = malloc(len + 1);
+        assert_non_null(in);
+        assert_non_null(fast);
+        assert_non_null(ref);
+        for (size_t i = 0; i < n; i++)
+            in[i] = rng_byte();
+        netd_base64_encode(in, n, fast);
+        ref_base64_encode(in, n, ref);
+        assert_memory_equal(fast, ref, len + 1);
+        expect_same_decode(fast, len);
+        /* Unpadded, and cut at every length near the end. */
+        for (size_t cut = 1; cut <= 5 && cut <= len; cut++)
+            expect_same_decode(fast, len - cut);
+        /* One to three damaged characters anywhere. */
+        for (int round = 0; round < 8 && len > 0; round++) {
+            memcpy(ref, fast, len + 1);
+            int hits = 1 + rng_byte() % 3;
+            for (int h = 0; h < hits; h++) {
+                size_t at = ((size_t)rng_byte() << 16 | (size_t)rng_byte() << 8 | rng_byte()) % len;
+                ref[at] = damage[rng_byte() % (sizeof damage - 1)];
+            }
+            expect_same_decode(ref, len);
+        }
+        free(in);
+        free(fast);
+        free(ref);
+    }
+    /* Short strings of random characters from the alphabet and around it:
+     * most are invalid in some way, and both must say the same. */
+    for (int round = 0; round < 50000; round++) {
+        char s[16];
+        size_t n = rng_byte() % sizeof s;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t r = rng_byte();
+            s[i] = r < 200 ? ref_alphabet[r % 64] : damage[r % (sizeof damage - 1)];
+        }
+        expect_same_decode(s, n);
+    }
 }
 
 static void test_hex(void **state)
@@ -417,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_base64_rejects_bad_padding),
         cmocka_unit_test(test_base64_rejects_wrong_length),
         cmocka_unit_test(test_base64_rejects_noncanonical_bits),
+        cmocka_unit_test(test_base64_against_reference),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_hex_rejects_invalid),
         cmocka_unit_test(test_utf8_valid),

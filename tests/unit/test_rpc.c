@@ -298,6 +298,47 @@ static void test_result(void **state)
     json_decref(result);
 }
 
+/* netd_rpc_result writes the very line jansson writes for the whole
+ * envelope, for every kind of id and result. */
+static void test_result_as_jansson_writes_it(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"0",
+                                      "1",
+                                      "-7",
+                                      "9007199254740993",
+                                      "-9223372036854775808",
+                                      "\"x\"",
+                                      "\"a\\\"b\\u0001\\u00e9\"",
+                                      "null",
+                                      "1.5",
+                                      "1e300"};
+    static const char *const results[] = {
+        "{}",
+        "{\"a\":1}",
+        "{\"data\":\"QUJD\",\"encoding\":\"base64\",\"eof\":false}",
+        "{\"handles\":[{\"handle\":\"h0.1\"}],\"x\":null}",
+        "[]",
+        "\"s\\n\"",
+        "42"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        for (size_t k = 0; k < sizeof results / sizeof results[0]; k++) {
+            json_t *id = json_loads(ids[i], JSON_DECODE_ANY, NULL);
+            json_t *res = json_loads(results[k], JSON_DECODE_ANY, NULL);
+            assert_non_null(id);
+            assert_non_null(res);
+            json_t *env = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", id, "result", res);
+            char *want = json_dumps(env, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *got = netd_rpc_result(json_is_null(id) ? NULL : id, res);
+            assert_string_equal(got, want);
+            free(got);
+            free(want);
+            json_decref(env);
+            json_decref(id);
+        }
+    }
+}
+
 static void test_result_null_id(void **state)
 {
     (void)state;
@@ -471,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_unknown_method_message),
         cmocka_unit_test(test_str_is_and_text),
         cmocka_unit_test(test_result),
+        cmocka_unit_test(test_result_as_jansson_writes_it),
         cmocka_unit_test(test_result_null_id),
         cmocka_unit_test(test_result_missing_becomes_internal_error),
         cmocka_unit_test(test_error_with_data),
