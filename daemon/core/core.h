@@ -479,6 +479,7 @@ enum worker_slot { WS_HANDLES, WS_CONTROL, WS_TLS, WS_RELAY, WS_MONITOR, WS__COU
 struct worker {
     int index;
     struct ev_loop *loop;
+    int epfd; /* the loop's epoll descriptor (found at init), or -1 */
     ev_async wake;
     ev_prepare flush; /* runs the flush hooks once per loop turn */
     ev_check reap;    /* runs the reap hooks after the callbacks of a turn */
@@ -512,6 +513,15 @@ struct worker_hook {
     void (*fini)(struct worker *w);
     size_t (*leaks)(struct worker *w, FILE *out);
 };
+
+/**
+ * Called on @w, whose watchers of @fd are stopped, before @fd goes to
+ * another thread that will own and close it: @w's loop lets go of @fd in
+ * the kernel now. libev removes a stopped descriptor from epoll only
+ * lazily, at its next event, which would race with the new owner's close
+ * (and with a new socket that reuses the number).
+ */
+void worker_release_fd(struct worker *w, int fd);
 
 /** Registers @h (static storage) for every worker; before workers_start(). */
 void worker_hook_add(const struct worker_hook *h);

@@ -7,9 +7,12 @@
  * non-empty; the worker takes the whole list at once and works on it with
  * the lock released (ev_async sends merge, so every wake-up drains all).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -127,13 +130,66 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The epoll descriptors open now, as a bitmap of descriptor numbers below
+ * @n (libev does not say which descriptor its loop uses). */
+static void epoll_fds(unsigned char *map, int n)
+{
+    memset(map, 0, (size_t)(n + 7) / 8);
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        char path[64], link[64];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd >= n)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, link, sizeof link - 1);
+        if (len > 0 && (size_t)len == strlen("anon_inode:[eventpoll]") &&
+            memcmp(link, "anon_inode:[eventpoll]", (size_t)len) == 0)
+            map[fd / 8] |= (unsigned char)(1u << (fd % 8));
+    }
+    closedir(d);
+}
+
+/* Makes @w's loop, and finds its epoll descriptor: the one that is new
+ * after ev_loop_new. Workers are made one after another on the main thread
+ * before any of them runs, so no other loop appears meanwhile. */
+static int loop_new(struct worker *w)
+{
+    enum { N = 1 << 16 }; /* beyond: not found, and libev's lazy way stays */
+    static unsigned char before[N / 8], after[N / 8];
+    w->epfd = -1;
+    epoll_fds(before, N);
+    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!w->loop)
+        return -ENOMEM;
+    if (ev_backend(w->loop) != EVBACKEND_EPOLL)
+        return 0;
+    epoll_fds(after, N);
+    for (int fd = 0; fd < N; fd++)
+        if ((after[fd / 8] & ~before[fd / 8]) & (1u << (fd % 8))) {
+            w->epfd = fd;
+            break;
+        }
+    return 0;
+}
+
+void worker_release_fd(struct worker *w, int fd)
+{
+    /* ENOENT (never watched, or already gone) is what we want too. */
+    if (w && w->epfd >= 0 && fd >= 0)
+        (void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, &(struct epoll_event){0});
+}
+
 static int worker_init(struct worker *w, int index)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
-    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (!w->loop)
-        return -ENOMEM;
+    int rc0 = loop_new(w);
+    if (rc0)
+        return rc0;
     pthread_mutex_init(&w->lock, NULL);
     w->tail = &w->head;
     ev_async_init(&w->wake, on_wake);

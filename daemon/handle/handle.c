@@ -206,6 +206,13 @@ int handle_take_fd(struct handle *h)
     return fd;
 }
 
+int handle_give_fd(struct handle *h)
+{
+    int fd = handle_take_fd(h);
+    worker_release_fd(h->w, fd);
+    return fd;
+}
+
 void handle_close(struct handle *h, const char *why)
 {
     if (h->state == HS_CLOSED)

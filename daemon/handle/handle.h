@@ -152,6 +152,10 @@ void handle_watch(struct handle *h, int fd);
 /** Takes @h's socket away from it (release, starttls): its watchers stop and the
  * close path will not close it. Returns the descriptor (-1 if none). */
 int handle_take_fd(struct handle *h);
+/** handle_take_fd() for a descriptor that leaves this worker (release, a
+ * restart's store): the worker's loop also lets go of it in the kernel now
+ * (worker_release_fd), so the thread that gets it may close it. */
+int handle_give_fd(struct handle *h);
 void handle_set_failure(struct handle *h, enum netd_err kind, json_t *data, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 json_t *handle_status(struct handle *h);

@@ -393,7 +393,7 @@ static int dgram_save(struct handle *h, json_t *rec, int *fd)
     json_object_set_new(rec, "bytes_in", json_integer((json_int_t)s->bytes_in));
     json_object_set_new(rec, "bytes_out", json_integer((json_int_t)s->bytes_out));
     carry_spec_save(&s->spec, rec);
-    *fd = handle_take_fd(h);
+    *fd = handle_give_fd(h);
     return 0;
 }
 

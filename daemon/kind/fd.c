@@ -110,7 +110,7 @@ void handle_release(struct handle *h, struct req *r, bool dup)
             req_ok(r, json_object());
         return;
     }
-    int fd = handle_take_fd(h);
+    int fd = handle_give_fd(h); /* sent, and closed, by the connection's worker */
     /* The caller gets a blocking descriptor, as a fresh socket would be. */
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     handle_close(h, "released");

@@ -376,7 +376,7 @@ static int listener_save(struct handle *h, json_t *rec, int *fd)
     if (!rec)
         return 0;
     carry_spec_save(&l->spec, rec);
-    *fd = handle_take_fd(h);
+    *fd = handle_give_fd(h);
     return 0;
 }
 

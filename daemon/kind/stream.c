@@ -809,7 +809,7 @@ static int stream_save(struct handle *h, json_t *rec, int *fd)
     if (s->host)
         json_object_set_new(rec, "host", json_string(s->host));
     carry_spec_save(&s->spec, rec);
-    *fd = handle_take_fd(h);
+    *fd = handle_give_fd(h);
     return 0;
 }
 

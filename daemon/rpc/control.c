@@ -336,9 +336,13 @@ static void conn_handover(struct conn *c)
         memcpy(held, rest, n);
     int fd = c->fd, worker = c->up_worker;
     uint64_t relay = c->up_relay;
+    struct worker *w = c->w;
     c->fd = -1;
     c->up_relay = 0;
     conn_close(c);
+    /* Its watchers are stopped; the relay's worker owns and closes the
+     * socket from now on. */
+    worker_release_fd(w, fd);
     relay_give_client(worker, relay, held || !n ? fd : -1, held, held ? n : 0);
     if (n && !held)
         close(fd);
