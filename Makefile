@@ -52,7 +52,7 @@ openrpc-deps:
 	  npm ci --prefix $(OPENRPC_DIR) --no-audit --no-fund
 
 build: deps
-	cmake -S . -B build
+	cmake -S . -B build -DNETD_WERROR=ON
 	cmake --build build -j$(JOBS)
 
 run: build
@@ -64,7 +64,7 @@ test: build
 # Sanitizer builds live in their own directories so they never mix objects
 # with the normal build. ctest inherits the exported options.
 asan tsan: deps
-	cmake -S . -B build-$@ -DCMAKE_BUILD_TYPE=Debug \
+	cmake -S . -B build-$@ -DCMAKE_BUILD_TYPE=Debug -DNETD_WERROR=ON \
 	  -DNETD_SANITIZE=$(if $(filter asan,$@),address,thread) \
 	  -DNETD_WOLFSSL_PREFIX=$(CURDIR)/build/wolfssl
 	cmake --build build-$@ -j$(JOBS)
