@@ -6,8 +6,8 @@
  * explain says and what the call does cannot differ.
  *
  * A call is judged in this order (access_judge):
- *   1. a deny rule or [policy] default = deny refuses;
- *   2. netd's own control sockets are refused to everyone, whatever a rule says;
+ *   1. netd's own control sockets are refused to everyone, whatever a rule says;
+ *   2. a deny rule or [policy] default = deny refuses;
  *   3. for a caller other than root (other than netd's own uid, for unix
  *      addresses), what it could not do alone needs a grant: an allow rule
  *      that names it (policy.c matches an allow rule to a privileged port,
@@ -60,13 +60,14 @@ void access_judge(const struct policy_caller *c, enum policy_op op, const struct
     v->allowed = false;
     v->grant = false;
     v->refused = NULL;
-    if (pv == POLICY_DENY)
-        return;
+    /* netd's own control sockets first, whatever a rule says. */
     if (sa->sa_family == AF_UNIX && op != POLICY_LISTEN && op != POLICY_BIND &&
         netd_is_control_addr(sa, len)) {
         v->refused = "control socket";
         return;
     }
+    if (pv == POLICY_DENY)
+        return;
     enum need need = need_of(c->uid, op, sa, len);
     if (need != NEED_NONE && pv == POLICY_ALLOW)
         v->grant = true;

@@ -26,6 +26,7 @@ records the SO_PEERCRED uid of what connects and echoes.
    directory are refused as in 1.
 3. netd's own control sockets stay out of reach with a rule naming them:
    by abstract name, by path, and through a link in the granted directory.
+   A grant that names an address and an operation gives only those.
 4. SIGHUP without the rule: everything of 2 is refused again (open handles
    stay).
 
@@ -143,7 +144,7 @@ def main():
     ctl = "@" + tag + "-ctl"
     ctl_path = os.path.join(tmp, "ctl.sock")
     granted = tag + "-granted-"  # the abstract prefix the rule names (without '@')
-    low, other_low = free_low_ports(2)
+    low, other_low, addr_low = free_low_ports(3)
     svc_path = os.path.join(rootdir, "svc.sock")
     other_svc_path = os.path.join(otherdir, "svc.sock")
     peers = [UnixPeer(svc_path), UnixPeer(other_svc_path), UnixPeer("\0" + granted + "svc"),
@@ -164,6 +165,14 @@ action = allow
 ports = {low}
 abstract = @{granted} {ctl}
 paths = {rootdir}/ {ctl_path}
+
+; A grant for one address and one operation only.
+[rule grant-addr]
+uid = {U}
+action = allow
+ops = listen
+addresses = 127.0.0.2
+ports = {addr_low}
 """
     config(conf, plain)
     netd = Netd(["--config", conf, "--socket", ctl, "--socket", ctl_path, "--workers", "2"],
@@ -257,8 +266,21 @@ paths = {rootdir}/ {ctl_path}
         check("privileged" in e["message"], e["message"])
         e = u.denied("connect", {"host": "127.0.0.1", "port": 9, "bindport": other_low}, None)
         check("privileged" in e["message"], e["message"])
+        # A grant for 127.0.0.2 and listen only: not for another address, nor for a bind.
+        e = u.denied("listen", {"host": "127.0.0.1", "port": addr_low}, "default")
+        check("privileged" in e["message"] and "127.0.0.1" in e["message"], e["message"])
+        ls = u.ok("listen", {"host": "127.0.0.2", "port": addr_low})["handle"]
+        peer = socket.create_connection(("127.0.0.2", addr_low), timeout=5)
+        c = u.ok("accept", {"handle": ls, "timeout": 10})["handle"]
+        peer.close()
+        u.ok("close", {"handle": c})
+        u.ok("close", {"handle": ls})
+        e = u.denied("connect", {"host": "127.0.0.1", "port": 9, "bindhost": "127.0.0.2",
+                                 "bindport": addr_low}, None)
+        check("privileged" in e["message"], e["message"])
         print("ok: a granted low port: listen (the socket stays U's), a peer connects, bytes "
-              "flow; bindport; another low port is refused")
+              "flow; bindport; another low port, another address, another operation are "
+              "refused")
 
         # An abstract name: listen and a peer connects; connect to the service.
         al = u.ok("listen", {"path": "@" + granted + "listen"})["handle"]
