@@ -1,7 +1,9 @@
 /*
  * netctl_policy.c - `netctl policy explain`: asks netd's policy-explain
  * what the policy would decide for a connect, listen or send-to, and
- * prints the verdict, the deciding rule and every address judged.
+ * prints the verdict, the deciding rule and every address judged: "grant"
+ * after one that a rule grants (netd makes that call with its own
+ * credentials), and what netd refuses whatever the rules say.
  */
 #include <pwd.h>
 #include <stdlib.h>
@@ -26,19 +28,41 @@ static void print_judged(const char *prefix, const json_t *a)
     char where[300], shown[320];
     format_address(a, where, sizeof where);
     snprintf(shown, sizeof shown, "%s%s", prefix, where);
-    printf("  %-40s %-8s %s\n", shown,
+    const char *refused = json_string_value(json_object_get(a, "refused"));
+    printf("  %-40s %-8s %s%s%s\n", shown,
            json_is_true(json_object_get(a, "allowed")) ? "allowed" : "denied",
-           json_string_value(json_object_get(a, "rule")));
+           json_string_value(json_object_get(a, "rule")),
+           json_is_true(json_object_get(a, "grant")) ? "  grant"
+           : refused                                 ? "  refused: "
+                                                     : "",
+           refused ? refused : "");
+}
+
+/* What netd's own checks refused in a denied answer: the bind's, else the first address's. */
+static const char *refused_of(const json_t *res)
+{
+    const json_t *bind = json_object_get(res, "bind");
+    if (bind && !json_is_true(json_object_get(bind, "allowed")))
+        return json_string_value(json_object_get(bind, "refused"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(res, "addresses"), 0), "refused"));
 }
 
 static void print_verdict(const json_t *res)
 {
     bool ok = json_is_true(json_object_get(res, "allowed"));
     const char *rule = json_string_value(json_object_get(res, "rule"));
-    if (rule && strcmp(rule, "default") == 0)
+    const char *refused = ok ? NULL : refused_of(res);
+    if (refused)
+        printf("denied: %s (%s)\n", refused,
+               strcmp(refused, "control socket") == 0 ? "never, whatever the rules say"
+                                                      : "no rule grants it");
+    else if (rule && strcmp(rule, "default") == 0)
         printf("%s (no rule matched: the default)\n", ok ? "allowed" : "denied");
     else
         printf("%s by rule '%s'\n", ok ? "allowed" : "denied", rule ? rule : "?");
+    if (json_is_true(json_object_get(res, "grant")))
+        printf("a grant: netd makes the bind, connect or send with its own credentials\n");
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(res, "addresses"), i, a) print_judged("", a);

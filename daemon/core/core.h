@@ -247,7 +247,8 @@ void filelist_free(struct filelist *l);
  * the first call and by creds_reload()). */
 int netd_unprivileged_port_start(void);
 /** Reads the figures netd takes from the system again (the unprivileged port start);
- * for a configuration reload. */
+ * policy_new() calls it, so every rule set (at start and at each reload) is built on
+ * what the system says then. */
 void creds_reload(void);
 
 /* ---- policy (policy.c, policy_parse.c) ----
@@ -263,15 +264,16 @@ void creds_reload(void);
  * policy_check(). The verdicts:
  *   POLICY_DENY    a deny rule matched, or [policy] default = deny: refuse
  *                  with -32005 denied, error.data.rule = the rule's name;
- *   POLICY_ALLOW   an allow rule matched: a grant. An allow rule matches a
+ *   POLICY_ALLOW   an allow rule matched. An allow rule matches a
  *                  privileged port (listen/bind below the system's
  *                  ip_unprivileged_port_start), an abstract name or a unix
  *                  path only when it names them, so ALLOW for one of those
  *                  means the operator wrote the grant out: netd's trust
- *                  checks for non-root callers (abstract names, privileged
- *                  ports, paths the caller cannot use) are to give way to
- *                  it (NOT WIRED YET: kind/unixsock.c's unix_addr_check and
- *                  port_bind_check refuse regardless);
+ *                  checks for callers other than root give way to it, and
+ *                  the one call that needs the privilege (the bind, the
+ *                  unix connect or send) is made with netd's own
+ *                  credentials (kind/access.c decides, kind/unixsock.c and
+ *                  the kinds make the call);
  *   POLICY_DEFAULT no rule matched and the default is allow: netd does what
  *                  it does without a policy (the trust checks apply).
  * The rule name is good until the calling worker's callback returns (a
@@ -300,6 +302,13 @@ enum policy_verdict { POLICY_DEFAULT, POLICY_ALLOW, POLICY_DENY };
 
 /** What the running policy says about @q; *@rule := the deciding rule's name or "default". */
 enum policy_verdict policy_check(const struct policy_query *q, const char **rule);
+/**
+ * Whether some allow rule selecting @c for @op names @port in its ports: a
+ * grant of privileged port @port is possible at some address. The trust
+ * check of a port asks it before the addresses are known; each address is
+ * then judged by policy_check (first match).
+ */
+bool policy_grants_port(const struct policy_caller *c, enum policy_op op, int port);
 /**
  * The handle limit of @uid: the max-handles of the first rule (file order)
  * that selects @uid (by uid, or a rule for everyone) and sets one, else

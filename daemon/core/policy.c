@@ -291,6 +291,23 @@ enum policy_verdict policy_check(const struct policy_query *q, const char **rule
     return policy_check_in(running, q, rule);
 }
 
+bool policy_grants_port_in(const struct policy *p, const struct policy_caller *c, enum policy_op op,
+                           int port)
+{
+    for (size_t i = 0; p && i < p->n; i++) {
+        const struct policy_rule *r = &p->rules[i];
+        if (r->has_action && r->allow && (r->ops & (1u << op)) && port_listed(r, port) &&
+            caller_matches(r, c))
+            return true;
+    }
+    return false;
+}
+
+bool policy_grants_port(const struct policy_caller *c, enum policy_op op, int port)
+{
+    return policy_grants_port_in(running, c, op, port);
+}
+
 /* The first rule (file order) selecting @uid whose cap at @off is set. */
 static const struct policy_rule *cap_rule(uid_t uid, size_t off)
 {

@@ -58,6 +58,9 @@ struct policy {
 /** As policy_check(), against @p rather than the running set. */
 enum policy_verdict policy_check_in(const struct policy *p, const struct policy_query *q,
                                     const char **rule);
+/** As policy_grants_port(), against @p. */
+bool policy_grants_port_in(const struct policy *p, const struct policy_caller *c, enum policy_op op,
+                           int port);
 /** Normalizes absolute path @p of @len bytes in place (".", "..", "//"); its new length. */
 size_t policy_path_normalize(char *p, size_t len);
 

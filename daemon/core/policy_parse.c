@@ -33,7 +33,10 @@ struct policy *policy_new(void)
     struct policy *p = calloc(1, sizeof *p);
     if (p) {
         p->cur = -1;
-        p->unpriv_port = netd_unprivileged_port_start(); /* creds.c reads the system's */
+        /* The system's, read again (creds.c) so that a reload builds its rules
+         * and the trust checks on what the sysctl says now. */
+        creds_reload();
+        p->unpriv_port = netd_unprivileged_port_start();
     }
     return p;
 }

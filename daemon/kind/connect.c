@@ -84,7 +84,8 @@ static int connect_one(struct sock *s, size_t i)
     if (sp->bind_len && sp->bind_addr.ss_family != sa->sa_family)
         return -EAFNOSUPPORT;
     /* The socket is the caller's (its owner for SO_REUSEPORT, netfilter and
-     * uid routing); a bind and a unix connect are made as the caller too. */
+     * uid routing); a bind and a unix connect are made as the caller too,
+     * unless a rule grants them (access.c): then that call is netd's. */
     int fd = creds_socket(h->ident, sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fd;
@@ -96,13 +97,16 @@ static int connect_one(struct sock *s, size_t i)
     if (sp->bind_len) {
         int one = 1;
         creds_setsockopt(h->ident, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        rc = creds_bind(h->ident, fd, (struct sockaddr *)&sp->bind_addr, sp->bind_len);
+        /* A granted (privileged) source port is bound as netd: that call alone. */
+        rc = creds_bind(sp->bind_granted ? NULL : h->ident, fd, (struct sockaddr *)&sp->bind_addr,
+                        sp->bind_len);
         if (rc < 0) {
             close(fd);
             return rc;
         }
     }
-    rc = creds_connect(h->ident, fd, sa, sp->al.lens[i]);
+    /* A granted unix address (an abstract name, a path) is connected as netd. */
+    rc = creds_connect(sp->granted ? NULL : h->ident, fd, sa, sp->al.lens[i]);
     if (rc == 0) {
         h->fd = fd;
         if (sa->sa_family == AF_UNIX && !sock_peer_ok(s)) {
@@ -205,8 +209,10 @@ int connect_parse_bind(struct req *r, struct sockspec *spec, int socktype)
     memcpy(&spec->bind_addr, res->ai_addr, res->ai_addrlen);
     spec->bind_len = res->ai_addrlen;
     freeaddrinfo(res);
-    if (!access_check(r, POLICY_BIND, (struct sockaddr *)&spec->bind_addr, spec->bind_len))
+    int ok = access_check(r, POLICY_BIND, (struct sockaddr *)&spec->bind_addr, spec->bind_len);
+    if (ok < 0)
         return -2;
+    spec->bind_granted = ok == 1;
     return 0;
 }
 

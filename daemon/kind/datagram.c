@@ -126,6 +126,7 @@ struct dgram_out {
     struct sockaddr_storage to;
     socklen_t tolen; /* 0: the connected peer */
     bool charged;    /* waiting: its bytes count in the uid's memory budget */
+    bool granted;    /* a rule grants the destination (access.c): sent as netd */
 };
 
 static void out_free(struct sock *s, struct dgram_out *o)
@@ -139,8 +140,10 @@ static void out_free(struct sock *s, struct dgram_out *o)
 /* One try: bytes sent, -EAGAIN when the socket is full, or another -errno. */
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 {
-    /* To a unix path as the caller: the kernel checks its right to write there. */
-    ssize_t n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+    /* To a unix path as the caller: the kernel checks its right to write there;
+     * to a destination a rule grants, as netd. */
+    ssize_t n = creds_sendto(o->granted ? NULL : s->h.ident, s->h.fd, o->data, o->len,
+                             MSG_DONTWAIT | MSG_NOSIGNAL,
                              o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
     return n == -EWOULDBLOCK || n == -EINTR ? -EAGAIN : n;
 }
@@ -208,13 +211,15 @@ void dgram_send_to(struct sock *s, struct req *r, uint8_t *data, size_t len,
                    const struct sockaddr_storage *to, socklen_t tolen)
 {
     struct handle *h = &s->h;
-    if (tolen && !access_check(r, POLICY_SEND_TO, (const struct sockaddr *)to, tolen)) {
+    int ok = tolen ? access_check(r, POLICY_SEND_TO, (const struct sockaddr *)to, tolen) : 0;
+    if (ok < 0) {
         free(data);
         return;
     }
     struct dgram_out *o = calloc(1, sizeof *o);
     o->data = data;
     o->len = len;
+    o->granted = ok == 1;
     if (tolen) {
         memcpy(&o->to, to, tolen);
         o->tolen = tolen;

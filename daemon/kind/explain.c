@@ -1,18 +1,25 @@
 /*
  * explain.c - policy-explain: what connect, listen, server or send-to
- * would be allowed to do, asked of access_allowed() exactly as the call
+ * would be allowed to do, asked of access_judge() exactly as the call
  * asks it, without making a socket.
  *
  * A host name is resolved as the call would resolve it (off the loop);
  * meanwhile the request waits on a private address handle of the caller's
  * connection, so a stop or the connection's end aborts it like any other
  * waiting call. The answer:
- *   {allowed, rule, addresses: [{family, host, port | path, allowed, rule}], bind?}
+ *   {allowed, rule, grant, addresses: [{family, host, port | path, allowed, rule, grant,
+ *    refused?}], bind?}
  * every address in the order the call would try it; bind (connect's
  * bindhost/bindport) the same shape. allowed: whether the call would go
  * ahead (bind allowed, and some address allowed); rule: the rule that
  * decides it — bind's if the bind is denied, else the first allowed
- * address's, else the first address's.
+ * address's, else the first address's. grant: an allow rule grants what
+ * the caller could not do alone (a privileged port, an abstract name, a
+ * unix path), so netd makes that call with its own credentials; at the
+ * top, whether the call would go ahead by a grant (its first allowed
+ * address's, or its bind's). refused: what netd refuses whatever the
+ * policy says ("privileged port" or "abstract name" without a grant,
+ * "control socket").
  */
 #include <netdb.h>
 #include <stdlib.h>
@@ -33,11 +40,14 @@ static json_t *judge(const struct req *r, enum policy_op op, const struct sockad
                      socklen_t len)
 {
     struct policy_caller c = asked(r);
-    const char *rule;
-    bool ok = access_allowed(&c, op, sa, len, &rule);
+    struct access_verdict v;
+    access_judge(&c, op, sa, len, &v);
     json_t *o = sockaddr_json(sa, len);
-    json_object_set_new(o, "allowed", json_boolean(ok));
-    json_object_set_new(o, "rule", json_string(rule));
+    json_object_set_new(o, "allowed", json_boolean(v.allowed));
+    json_object_set_new(o, "rule", json_string(v.rule));
+    json_object_set_new(o, "grant", json_boolean(v.allowed && v.grant));
+    if (v.refused)
+        json_object_set_new(o, "refused", json_string(v.refused));
     return o;
 }
 
@@ -79,8 +89,11 @@ static void answer(struct req *r, const struct addrlist *al)
         bind = judge(r, POLICY_BIND, (const struct sockaddr *)&bss, blen);
     bool bind_ok = !bind || json_is_true(json_object_get(bind, "allowed"));
     json_t *decider = !bind_ok ? bind : first_ok ? first_ok : json_array_get(list, 0);
-    json_t *res = json_pack("{s:b,s:O,s:o}", "allowed", bind_ok && first_ok != NULL, "rule",
-                            json_object_get(decider, "rule"), "addresses", list);
+    bool allowed = bind_ok && first_ok != NULL;
+    bool grant = allowed && (json_is_true(json_object_get(first_ok, "grant")) ||
+                             (bind && json_is_true(json_object_get(bind, "grant"))));
+    json_t *res = json_pack("{s:b,s:O,s:b,s:o}", "allowed", allowed, "rule",
+                            json_object_get(decider, "rule"), "grant", grant, "addresses", list);
     if (bind)
         json_object_set_new(res, "bind", bind);
     req_ok(r, res);

@@ -93,6 +93,10 @@ struct sockspec {
     uid_t uid;
     struct ident *caller; /* a reference; NULL: netd's own */
     bool any_allowed;     /* some address tried was allowed */
+    bool granted;         /* the address being tried is allowed by a grant (access.c): its
+                           * bind or connect is made with netd's credentials */
+    bool bind_granted;    /* the same for connect's bindhost/bindport */
+    bool unix_netd;       /* the socket file was bound by a grant: netd's to look at and remove */
     char *deny_rule;      /* the first address denied: the rule and the message */
     char *deny_msg;
 };
@@ -173,26 +177,41 @@ static inline struct address *address_of(struct handle *h)
 
 /* ---- access.c: what the policy lets a caller do ---- */
 
+/** What access_judge() decided about one address. */
+struct access_verdict {
+    bool allowed;        /* the call may go ahead with this address */
+    bool grant;          /* allowed by an allow rule that names what the caller could not do
+                          * alone: the call is made with netd's own credentials */
+    const char *rule;    /* the deciding rule, "default" when none; good while the callback runs */
+    const char *refused; /* NULL, or what netd refuses whatever the policy says: "privileged
+                          * port" and "abstract name" (without a grant), "control socket" */
+};
 /**
- * Whether @c may do @op with @sa: the policy (core's policy_check) and,
- * for callers other than root, netd's own limits. false: *@rule names the
- * deciding rule ("default" when none did), good while the callback runs.
+ * Whether @c may do @op with @sa: the policy (core's policy_check), netd's
+ * own control sockets (never), and for callers other than root what they
+ * could not do alone (a privileged port, an abstract name: only with a
+ * grant; a unix path: with a grant as netd, else as the caller).
  */
-bool access_allowed(const struct policy_caller *c, enum policy_op op, const struct sockaddr *sa,
-                    socklen_t len, const char **rule);
-/** access_allowed() for @r's caller; false: @r answered with `denied` and data.rule. */
-bool access_check(struct req *r, enum policy_op op, const struct sockaddr *sa, socklen_t len);
-/** Answers @r with `denied`, data {rule: @rule}, the message saying who, what and where. */
+void access_judge(const struct policy_caller *c, enum policy_op op, const struct sockaddr *sa,
+                  socklen_t len, struct access_verdict *v);
+/** Whether some allow rule for @c and @op names privileged port @port (before addresses are
+ * known: each is judged later). */
+bool access_port_grantable(const struct policy_caller *c, enum policy_op op, int port);
+/** access_judge() for @r's caller: 0 allowed, 1 allowed by a grant, -1 @r answered with
+ * `denied` and data.rule. */
+int access_check(struct req *r, enum policy_op op, const struct sockaddr *sa, socklen_t len);
+/** Answers @r with `denied`, data {rule}, the message saying who, what, where and why. */
 void access_fail(struct req *r, enum policy_op op, const struct sockaddr *sa, socklen_t len,
-                 const char *rule);
+                 const struct access_verdict *v);
 /** The denial's message: "policy: uid U may not connect to HOST port P (rule 'R')". */
 void access_message(uid_t uid, enum policy_op op, const struct sockaddr *sa, socklen_t len,
-                    const char *rule, char *out, size_t n);
+                    const struct access_verdict *v, char *out, size_t n);
 /** "10.0.0.1 port 443", "::1 port 80", "/run/x.sock", "@name". */
 void access_where(const struct sockaddr *sa, socklen_t len, char *out, size_t n);
 /** Remembers @r's caller in @sp, for addresses tried after @r has been answered. */
 void spec_set_caller(struct sockspec *sp, const struct req *r);
-/** Whether @sp's caller may do @op with address @i of sp->al; remembers the first denial. */
+/** Whether @sp's caller may do @op with address @i of sp->al (sp->granted := by a grant);
+ * remembers the first denial. */
 bool spec_allows(struct sockspec *sp, enum policy_op op, size_t i);
 /** Whether every address tried was denied (then deny_rule and deny_msg say why). */
 bool spec_all_denied(const struct sockspec *sp);
@@ -347,8 +366,9 @@ enum unix_use { UNIX_CONNECT, UNIX_SEND, UNIX_BIND, UNIX_ADDRESS };
 /**
  * Whether the caller @id may name unix address @sa for @use: never one of
  * netd's own control sockets (by name, or for a path by the file it leads
- * to, looked up as @id), and an abstract name only when netd acts for @id
- * with its own credentials. Other addresses pass. 0, or -1 with @r
+ * to, looked up as @id, or as netd when a rule grants the path), and an
+ * abstract name only when netd acts for @id with its own credentials or an
+ * allow rule grants it (access.c). Other addresses pass. 0, or -1 with @r
  * answered (-32005); @what starts the message ("connect to").
  */
 int unix_addr_check(struct req *r, const struct ident *id, const struct sockaddr *sa, socklen_t len,
@@ -362,11 +382,14 @@ int unix_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen
  * the bind made; forgets it either way. */
 void unix_unbind(const struct ident *id, struct sockspec *spec, bool remove);
 /**
- * Whether the caller @id may bind port @port (host order): a port below
- * ip_unprivileged_port_start only for root. 0, or -1 with @r answered
- * (-32005); @what names the call ("listen on 127.0.0.1:80").
+ * Whether the caller @id may bind port @port (host order) for @op (listen,
+ * bind): a port below ip_unprivileged_port_start only for root, or when an
+ * allow rule for the caller names it (each address is then judged as it is
+ * tried). 0, or -1 with @r answered (-32005); @what names the call ("listen
+ * on 127.0.0.1:80").
  */
-int port_bind_check(struct req *r, const struct ident *id, int port, const char *what);
+int port_bind_check(struct req *r, const struct ident *id, enum policy_op op, int port,
+                    const char *what);
 
 /* ---- carry.c: the kinds' state in a handle's record, over a restart ---- */
 

@@ -157,7 +157,8 @@ static int listen_one(struct handle *h, struct sockspec *spec, struct req *r, si
     }
     json_t *bl = param(r, "backlog");
     int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
-    rc = unix_bind(h->ident, fd, sa, spec->al.lens[i], spec);
+    /* A granted address (a privileged port, an abstract name, a path) is bound as netd. */
+    rc = unix_bind(spec->granted ? NULL : h->ident, fd, sa, spec->al.lens[i], spec);
     if (rc == 0 && h->type == SOCK_STREAM && listen(fd, backlog) < 0)
         rc = -errno;
     if (rc < 0) {
@@ -251,11 +252,13 @@ void listen_start(struct handle *h, struct sockspec *spec, struct req *r, const 
             handle_close(h, "bad path");
             return;
         }
-        if (!access_check(r, POLICY_LISTEN, (struct sockaddr *)&spec->al.addrs[0],
-                          spec->al.lens[0])) {
+        int ok =
+            access_check(r, POLICY_LISTEN, (struct sockaddr *)&spec->al.addrs[0], spec->al.lens[0]);
+        if (ok < 0) {
             handle_close(h, "denied");
             return;
         }
+        spec->granted = ok == 1;
         rc = listen_one(h, spec, r, 0);
         listen_finish(h, r, rc < 0 ? -rc : 0);
         return;

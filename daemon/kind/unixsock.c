@@ -2,13 +2,15 @@
  * unixsock.c - what a caller may do with unix sockets and ports through
  * netd: never reach netd's own control sockets, use abstract names only
  * when netd acts with its own credentials for it (an abstract name has no
- * permissions, so its service could only check SO_PEERCRED), bind ports
- * below ip_unprivileged_port_start only as root, and make or remove socket
- * files only as the caller could.
+ * permissions, so its service could only check SO_PEERCRED) or a rule
+ * grants them, bind ports below ip_unprivileged_port_start only as root or
+ * by a grant, and make or remove socket files only as the caller could
+ * (or, for a path a rule grants, as netd).
  *
  * A path is looked at as the caller (core/creds.c), so whatever a link or
  * a swapped directory leads to, the kernel answers with the caller's
- * rights. A listener's socket file is kept by the directory it was bound
+ * rights; a granted path is looked at as netd, which makes its bind or
+ * connect. A listener's socket file is kept by the directory it was bound
  * in (a descriptor opened before the bind) and the device and inode the
  * bind made; at close the file is removed only if it is still that one.
  */
@@ -50,6 +52,27 @@ static int refuse_self(struct req *r, const char *what, const char *name)
     return -1;
 }
 
+/* Whether an allow rule grants @id's caller the use of unix @sa for @use (access.c). */
+static bool unix_granted(struct req *r, const struct ident *id, const struct sockaddr *sa,
+                         socklen_t len, enum unix_use use)
+{
+    if (ident_is_netd(id))
+        return false; /* served as netd anyway */
+    struct policy_caller c = policy_caller_of(id, r->uid, r->gid);
+    struct access_verdict v;
+    /* An address handle is used later for a connect or a send-to: either grant will do. */
+    enum policy_op ops[2] = {use == UNIX_SEND   ? POLICY_SEND_TO
+                             : use == UNIX_BIND ? POLICY_LISTEN
+                                                : POLICY_CONNECT,
+                             POLICY_SEND_TO};
+    for (int i = 0; i < (use == UNIX_ADDRESS ? 2 : 1); i++) {
+        access_judge(&c, ops[i], sa, len, &v);
+        if (v.allowed && v.grant)
+            return true;
+    }
+    return false;
+}
+
 int unix_addr_check(struct req *r, const struct ident *id, const struct sockaddr *sa, socklen_t len,
                     enum unix_use use, const char *what)
 {
@@ -57,10 +80,12 @@ int unix_addr_check(struct req *r, const struct ident *id, const struct sockaddr
         return 0;
     char name[sizeof(struct sockaddr_un) + 2];
     unix_name(sa, len, name, sizeof name);
+    /* First, whatever the policy says: netd is never its own client. */
     if (use != UNIX_BIND && netd_is_control_addr(sa, len))
         return refuse_self(r, what, name);
+    bool granted = unix_granted(r, id, sa, len, use);
     if (is_abstract(sa, len)) {
-        if (ident_is_netd(id))
+        if (ident_is_netd(id) || granted)
             return 0;
         req_fail(r, NETD_E_DENIED, NULL,
                  "%s %s: abstract unix names carry no permissions, so their services could "
@@ -69,10 +94,11 @@ int unix_addr_check(struct req *r, const struct ident *id, const struct sockaddr
         return -1;
     }
     /* A link (symbolic or hard) to a control socket's file: the same inode.
-     * Looked up as the caller; when that fails, the call itself will say why. */
+     * Looked up as whoever will make the call (the caller, or netd for a
+     * granted path); when that fails, the call itself will say why. */
     struct stat st;
     if ((use == UNIX_CONNECT || use == UNIX_ADDRESS) &&
-        creds_stat(id, ((const struct sockaddr_un *)sa)->sun_path, &st) == 0 &&
+        creds_stat(granted ? NULL : id, ((const struct sockaddr_un *)sa)->sun_path, &st) == 0 &&
         netd_is_control_file(&st))
         return refuse_self(r, what, name);
     return 0;
@@ -91,6 +117,7 @@ int unix_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen
 {
     if (sa->sa_family != AF_UNIX || is_abstract(sa, len))
         return creds_bind(id, fd, sa, len);
+    /* @id is NULL for a granted path: the file is netd's to make, look at and remove. */
     /* The directory first: whatever happens to the path afterwards, the
      * file is looked for (and removed) where the bind made it. */
     const char *path = ((const struct sockaddr_un *)sa)->sun_path;
@@ -104,6 +131,7 @@ int unix_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen
     if (rc == 0 && creds_fstatat(id, dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISSOCK(st.st_mode)) {
         spec->has_file = true;
+        spec->unix_netd = id == NULL;
         spec->unix_dirfd = dfd;
         spec->unix_name = base;
         spec->unix_dev = st.st_dev;
@@ -120,6 +148,8 @@ void unix_unbind(const struct ident *id, struct sockspec *spec, bool remove)
 {
     if (!spec->has_file)
         return;
+    if (spec->unix_netd)
+        id = NULL; /* bound by a grant, as netd */
     struct stat st;
     if (remove &&
         creds_fstatat(id, spec->unix_dirfd, spec->unix_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -131,11 +161,15 @@ void unix_unbind(const struct ident *id, struct sockspec *spec, bool remove)
     spec->has_file = false;
 }
 
-int port_bind_check(struct req *r, const struct ident *id, int port, const char *what)
+int port_bind_check(struct req *r, const struct ident *id, enum policy_op op, int port,
+                    const char *what)
 {
     int start = netd_unprivileged_port_start();
     if (port <= 0 || port >= start || ident_is_root(id))
         return 0;
+    struct policy_caller c = policy_caller_of(id, r->uid, r->gid);
+    if (access_port_grantable(&c, op, port))
+        return 0; /* a rule names the port: each address is judged when it is tried */
     req_fail(r, NETD_E_DENIED, json_pack("{s:i}", "unprivileged_port_start", start),
              "%s: port %d is privileged (below ip_unprivileged_port_start, %d); only root may "
              "bind it through netd",

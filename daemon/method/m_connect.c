@@ -41,7 +41,7 @@ static int check_unix_dest(struct req *r, struct sock *s)
     return 0;
 }
 
-/* A source port below ip_unprivileged_port_start is root's. -1: @r answered. */
+/* A source port below ip_unprivileged_port_start is root's, or a grant's. -1: @r answered. */
 static int check_bindport(struct req *r, int type)
 {
     json_t *bp = param(r, "bindport");
@@ -50,7 +50,7 @@ static int check_bindport(struct req *r, int type)
     char what[64];
     int port = port_number(bp, type);
     snprintf(what, sizeof what, "connect with bindport %d", port);
-    return port_bind_check(r, r->ident, port, what);
+    return port_bind_check(r, r->ident, POLICY_BIND, port, what);
 }
 
 void m_connect(struct worker *w, struct req *r)

@@ -7,8 +7,9 @@
 
 #include "method.h"
 
-/* What the caller may not bind: a privileged port (root's), an abstract
- * name (unless netd acts for it as itself). -1: @r answered. */
+/* What the caller may not bind: a privileged port (root's, or a grant's),
+ * an abstract name (unless netd acts for it as itself, or a grant). -1: @r
+ * answered. */
 static int check_bind(struct req *r, const char *path, const char *host, json_t *port, int type)
 {
     if (path) {
@@ -21,7 +22,7 @@ static int check_bind(struct req *r, const char *path, const char *host, json_t 
     char what[320];
     int p = port_number(port, type);
     snprintf(what, sizeof what, "listen on %.255s:%d", host ? host : "*", p);
-    return port_bind_check(r, r->ident, p, what);
+    return port_bind_check(r, r->ident, POLICY_LISTEN, p, what);
 }
 
 static void listen_or_serve(struct worker *w, struct req *r)

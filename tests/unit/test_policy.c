@@ -200,6 +200,15 @@ static void test_grants_are_explicit(void **state)
     assert_string_equal(ask(p, &carol, POLICY_CONNECT, unix_addr("/tmp/s")), "deny:nothing");
     assert_string_equal(ask(p, &carol, POLICY_LISTEN, unix_addr("@x")), "deny:nothing");
     assert_string_equal(ask(p, &carol, POLICY_BIND, inet("::", 80)), "deny:nothing");
+    /* Whether a grant of a privileged port exists at all (the check made
+     * before a listen's addresses are known): only an allow rule for the
+     * caller and the operation that names the port. */
+    assert_true(policy_grants_port_in(p, &bob, POLICY_BIND, 80));
+    assert_true(policy_grants_port_in(p, &bob, POLICY_LISTEN, 80));
+    assert_false(policy_grants_port_in(p, &bob, POLICY_LISTEN, 81));
+    assert_false(policy_grants_port_in(p, &alice, POLICY_LISTEN, 80)); /* broad names no port */
+    assert_false(policy_grants_port_in(p, &carol, POLICY_LISTEN, 80)); /* deny never grants */
+    assert_false(policy_grants_port_in(NULL, &bob, POLICY_LISTEN, 80));
     policy_free(p);
 }
 
