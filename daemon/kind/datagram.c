@@ -139,9 +139,13 @@ static void out_free(struct sock *s, struct dgram_out *o)
 /* One try: bytes sent, -EAGAIN when the socket is full, or another -errno. */
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 {
-    /* To a unix path as the caller: the kernel checks its right to write there. */
-    ssize_t n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                             o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
+    /* To a unix path as the caller: the kernel checks its right to write there. On a
+     * caller's unix socket either way the datagram carries its credentials. */
+    ssize_t n =
+        o->tolen ? creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                                (const struct sockaddr *)&o->to, o->tolen)
+                 : creds_send(s->scm ? s->h.ident : NULL, s->h.fd, o->data, o->len,
+                              MSG_DONTWAIT | MSG_NOSIGNAL);
     return n == -EWOULDBLOCK || n == -EINTR ? -EAGAIN : n;
 }
 

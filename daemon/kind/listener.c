@@ -158,8 +158,9 @@ static int listen_one(struct handle *h, struct sockspec *spec, struct req *r, si
     json_t *bl = param(r, "backlog");
     int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
     rc = unix_bind(h->ident, fd, sa, spec->al.lens[i], spec);
-    if (rc == 0 && h->type == SOCK_STREAM && listen(fd, backlog) < 0)
-        rc = -errno;
+    /* As the caller too: a unix client's SO_PEERCRED of the listener is then the caller. */
+    if (rc == 0 && h->type == SOCK_STREAM)
+        rc = creds_listen(sa->sa_family == AF_UNIX ? h->ident : NULL, fd, backlog);
     if (rc < 0) {
         unix_unbind(h->ident, spec, true);
         close(fd);

@@ -80,6 +80,13 @@ static bool end_kernel(const struct rend *e)
     return e->type == RE_FD || (e->type == RE_SOCK && (e->s->tp->caps & TP_CAN_SPLICE));
 }
 
+/* Whether bytes sent into the end must carry a caller's credentials, which
+ * splice(2) cannot attach (the kernel would give the peer netd's). */
+static bool end_scm(const struct rend *e)
+{
+    return (e->type == RE_SOCK && e->s->scm) || (e->type == RE_FD && e->scm);
+}
+
 static void count_in(struct rend *e, size_t n)
 {
     if (e->type != RE_SOCK)
@@ -112,10 +119,10 @@ static ssize_t end_send(struct rend *e, const void *buf, size_t n)
 {
     if (e->type == RE_SOCK)
         return e->s->tp->send(e->s, buf, n);
-    ssize_t k = send(e->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t k = creds_send(e->scm, e->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k >= 0)
         return k;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+    return k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR ? 0 : k;
 }
 
 static void end_shut_write(struct rend *e)
@@ -375,12 +382,13 @@ void relay_add_sock(struct relay *rl, int i, struct sock *s)
     relay_watch(rl); /* nothing reads the stream now but the relay */
 }
 
-void relay_add_fd(struct relay *rl, int i, int fd)
+void relay_add_fd(struct relay *rl, int i, int fd, struct ident *scm)
 {
     struct rend *e = &rl->end[i];
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     e->type = RE_FD;
     e->fd = fd;
+    e->scm = creds_scm_wanted(scm, fd) ? ident_ref(scm) : NULL;
     ev_io_init(&e->rio, on_fd_io, fd, EV_READ);
     ev_io_init(&e->wio, on_fd_io, fd, EV_WRITE);
     e->rio.data = e->wio.data = rl;
@@ -406,7 +414,11 @@ static void dir_init(struct relay *rl, int i)
         if (d->src->type == RE_FD)
             shutdown(d->src->fd, SHUT_RD);
     }
-    if (end_kernel(d->src) && end_kernel(d->dst) && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
+    /* Into a caller's unix socket the bytes are copied (sendmsg with its
+     * credentials), never spliced: a peer that reads SCM_CREDENTIALS must
+     * see the caller, not netd's uid 0. */
+    if (end_kernel(d->src) && end_kernel(d->dst) && !end_scm(d->dst) &&
+        pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
         fcntl(d->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
 }
 
@@ -428,6 +440,7 @@ static void finish(struct relay *rl)
             ev_io_stop(rl->w->loop, &e->rio);
             ev_io_stop(rl->w->loop, &e->wio);
             close(e->fd);
+            ident_unref(e->scm);
         }
         if (e->type == RE_SOCK)
             e->s->relay = NULL;
