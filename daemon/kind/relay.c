@@ -10,7 +10,9 @@
  * descriptor, or a stream whose transport has TP_CAN_SPLICE) moves them
  * inside the kernel with splice(2) through a pipe of its own; any other
  * direction (a TLS side) copies through a buffer of RELAY_CHUNK bytes, so
- * the transport encrypts and decrypts. Either way a direction holds at most
+ * the transport encrypts and decrypts. A direction into a caller's unix
+ * socket copies too (splice(2) cannot attach the caller's SCM_CREDENTIALS),
+ * through a buffer the size of the pipe it would have used. Either way a direction holds at most
  * a pipe or a chunk (plus, once, what the stream had read ahead): memory
  * per relay is bounded, and a stalled reader stops the writer through the
  * kernel's own flow control.
@@ -176,7 +178,7 @@ static int deliver(struct rdir *d, size_t *moved)
         d->moved += (uint64_t)k;
         *moved += (size_t)k;
     }
-    if (d->buf.cap > 2 * RELAY_CHUNK)
+    if (d->buf.cap > 2 * d->chunk)
         buf_free(&d->buf); /* what a stream had read ahead; later reads need less */
     while (d->in_pipe > 0) {
         ssize_t k = splice(d->pipe[0], NULL, end_fd(d->dst), NULL, d->in_pipe,
@@ -235,9 +237,9 @@ static int take(const struct relay *rl, struct rdir *d)
         if (k > 0)
             d->in_pipe += (size_t)k;
     } else {
-        if (buf_reserve(&d->buf, RELAY_CHUNK) < 0)
+        if (buf_reserve(&d->buf, d->chunk) < 0)
             return -ENOMEM;
-        k = end_recv(src, d->buf.data + d->buf.len, RELAY_CHUNK);
+        k = end_recv(src, d->buf.data + d->buf.len, d->chunk);
         if (k > 0)
             d->buf.len += (size_t)k;
     }
@@ -416,9 +418,14 @@ static void dir_init(struct relay *rl, int i)
     }
     /* Into a caller's unix socket the bytes are copied (sendmsg with its
      * credentials), never spliced: a peer that reads SCM_CREDENTIALS must
-     * see the caller, not netd's uid 0. */
-    if (end_kernel(d->src) && end_kernel(d->dst) && !end_scm(d->dst) &&
-        pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
+     * see the caller, not netd's uid 0. A chunk the size of the pipe makes a quarter
+     * the system calls of RELAY_CHUNK there, and holds no more than the
+     * pipe would. */
+    d->chunk = RELAY_CHUNK;
+    if (end_kernel(d->src) && end_kernel(d->dst) && end_scm(d->dst))
+        d->chunk = RELAY_PIPE_SIZE;
+    else if (end_kernel(d->src) && end_kernel(d->dst) &&
+             pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0)
         fcntl(d->pipe[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
 }
 

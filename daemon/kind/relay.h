@@ -29,8 +29,9 @@ struct rdir {
     int pipe[2]; /* -1: copying through buf */
     size_t in_pipe;
     struct buf buf;
-    bool eof;  /* the source ended: dst is shut once what is held is out */
-    bool done; /* ... and it is */
+    size_t chunk; /* what a copy reads at a time (buf holds at most that) */
+    bool eof;     /* the source ended: dst is shut once what is held is out */
+    bool done;    /* ... and it is */
     bool want_read, want_write;
     uint64_t moved; /* bytes delivered into dst */
 };

@@ -229,7 +229,7 @@ static void expect_from_at(int fd, const void *expect, size_t n, bool dgram, str
             struct cmsghdr h;
             char buf[CMSG_SPACE(sizeof(struct ucred))];
         } cb;
-        struct iovec iov = {got + have, n + 1 - have};
+        struct iovec iov = {got + have, dgram ? n + 1 : n - have};
         struct msghdr mh = {
             .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf, .msg_controllen = sizeof cb};
         ssize_t k = recvmsg(fd, &mh, MSG_DONTWAIT);
@@ -317,6 +317,31 @@ static void test_stream_write_user(void **state)
     json_decref(res);
     free(data);
     free(h);
+}
+
+/* TLS over a unix socket: the ClientHello netd sends for the caller
+ * carries the caller's credentials. The peer speaks no TLS: it reads the
+ * record header and closes, which ends the handshake with an error. */
+static void test_tls_user(void **state)
+{
+    need_root();
+    char srv[PATH_MAX];
+    path_in(srv, "srv.sock");
+    int lfd = peer_socket(srv, SOCK_STREAM);
+    struct netd_proc *n = h_netd_start(ALLOW_ARGS);
+    netd_client *u = user_client(n);
+    long long id = h_send(u, "connect",
+                          json_pack("{s:s,s:{s:b,s:s}}", "path", srv, "tls", "verify", 0,
+                                    "servername", "example.test"));
+    int fd = peer_accept(lfd);
+    unsigned char hdr[4];
+    expect_from(fd, "\x16", 1, false, user_of(n)); /* a handshake record */
+    assert_int_equal(recv(fd, hdr, sizeof hdr, MSG_WAITALL), sizeof hdr);
+    assert_int_equal(hdr[0], 3); /* its version's major byte */
+    close(fds[--nfds]);          /* fd: the handshake fails */
+    json_t *res = NULL, *err = NULL;
+    assert_int_equal(netd_client_wait(u, id, H_ANSWER_MS, &res, &err), 1);
+    json_decref(err);
 }
 
 /* A unix listener netd made for the other uid: its clients see that uid as
@@ -487,13 +512,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_stream_write_user),
-        T(test_listener_user),
-        T(test_datagram_user),
-        T(test_attach_user),
-        T(test_splice_user_one_worker),
-        T(test_splice_user_two_workers),
-        T(test_root),
+        T(test_stream_write_user),       T(test_listener_user), T(test_tls_user),
+        T(test_datagram_user),           T(test_attach_user),   T(test_splice_user_one_worker),
+        T(test_splice_user_two_workers), T(test_root),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
