@@ -11,13 +11,13 @@
  * sockets, made by root, with SO_PASSCRED set, read with recvmsg(2): every
  * message must carry uid and gid TRUST_UID and netd's pid (netd may not name
  * another process's pid), through write (whole and queued), send-to, write
- * on a connected datagram socket, attach (both ways) and splice (on one
- * worker and across two). Root's bytes carry uid 0 and gid 0. A unix
- * listener netd makes for the other uid shows that uid to its clients
- * (SO_PEERCRED), and what netd writes on the connections it accepts there
- * carries it too. Every case but the root one failed before netd attached
- * the credentials (each saw uid 0). Everything needs root and skips
- * otherwise.
+ * on a connected datagram socket, attach "fd" and "upgrade" (both ways),
+ * TLS (the ClientHello) and splice (on one worker and across two). Root's
+ * bytes carry uid 0 and gid 0. A unix listener netd makes for the other uid
+ * shows that uid to its clients (SO_PEERCRED), and what netd writes on the
+ * connections it accepts there carries it too. Every case but the root one
+ * failed before netd attached the credentials (each saw uid 0). Everything
+ * needs root and skips otherwise.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -420,6 +420,45 @@ static void test_attach_user(void **state)
     free(h);
 }
 
+/* attach "upgrade": the caller's control connection becomes the stream's
+ * other end; what netd relays into it carries the caller's credentials, and
+ * so does what the caller sends on through it. */
+static void test_attach_upgrade_user(void **state)
+{
+    need_root();
+    char srv[PATH_MAX];
+    path_in(srv, "srv.sock");
+    int lfd = peer_socket(srv, SOCK_STREAM);
+    struct netd_proc *n = h_netd_start(ALLOW_ARGS);
+    netd_client *u = user_client(n);
+    char *h = h_new_handle(u, "connect", json_pack("{s:s,s:b}", "path", srv, "keep", 1));
+    int fd = peer_accept(lfd);
+    /* Another connection of the uid, idle after its ping: spoken to raw. */
+    int raw = netd_client_fd(user_client(n));
+    char req[256];
+    int k = snprintf(req, sizeof req,
+                     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"attach\",\"params\":"
+                     "{\"handle\":\"%s\",\"mode\":\"upgrade\"}}\n",
+                     h);
+    h_plain_write(raw, req, (size_t)k);
+    char line[512];
+    size_t len = 0;
+    while (len < sizeof line - 1) { /* byte by byte: nothing after the answer is taken */
+        assert_true(s_ready(raw, POLLIN, 10000));
+        assert_int_equal(read(raw, line + len, 1), 1);
+        if (line[len++] == '\n')
+            break;
+    }
+    line[len] = '\0';
+    assert_non_null(strstr(line, "\"upgrade\""));
+    passcred(raw);
+    h_plain_write(fd, "relayed down", 12);
+    expect_from(raw, "relayed down", 12, false, user_of(n));
+    h_plain_write(raw, "and up", 6);
+    expect_from(fd, "and up", 6, false, user_of(n));
+    free(h);
+}
+
 /* splice of a TCP stream into a unix one: the peer sees the caller. */
 static void splice_case(const char *const *args, bool across)
 {
@@ -512,9 +551,15 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_stream_write_user),       T(test_listener_user), T(test_tls_user),
-        T(test_datagram_user),           T(test_attach_user),   T(test_splice_user_one_worker),
-        T(test_splice_user_two_workers), T(test_root),
+        T(test_stream_write_user),
+        T(test_listener_user),
+        T(test_tls_user),
+        T(test_datagram_user),
+        T(test_attach_user),
+        T(test_attach_upgrade_user),
+        T(test_splice_user_one_worker),
+        T(test_splice_user_two_workers),
+        T(test_root),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
