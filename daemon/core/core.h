@@ -181,9 +181,28 @@ int creds_socketpair(const struct ident *id, int domain, int type, int protocol,
 int creds_bind(const struct ident *id, int fd, const struct sockaddr *sa, socklen_t len);
 /** connect(2); as the caller for unix addresses (the peer's SO_PEERCRED is then the caller). */
 int creds_connect(const struct ident *id, int fd, const struct sockaddr *sa, socklen_t len);
-/** sendto(2); as the caller when @to is a unix address. */
+/** sendto(2); as the caller when @to is a unix address, and then with the caller's
+ * SCM_CREDENTIALS (as creds_send). */
 ssize_t creds_sendto(const struct ident *id, int fd, const void *buf, size_t len, int flags,
                      const struct sockaddr *to, socklen_t tolen);
+/**
+ * sendmsg(2) on connected unix socket @fd for @id, with an SCM_CREDENTIALS
+ * message naming @id's uid and gid and netd's own pid: what a peer that
+ * reads credentials (SO_PASSCRED) then sees, instead of netd's real uid
+ * (0). For callers netd serves as itself (ident_is_netd) it is a plain
+ * send(2), and the kernel's credentials are netd's. Bytes taken, or
+ * -errno (-EPERM when netd may not name @id: no CAP_SETUID/CAP_SETGID).
+ */
+ssize_t creds_send(const struct ident *id, int fd, const void *buf, size_t len, int flags);
+/** sendto(2) as netd, to a destination a policy rule grants @id, which a unix
+ * peer still sees with @id's SCM_CREDENTIALS (as creds_send). */
+ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len,
+                             int flags, const struct sockaddr *to, socklen_t tolen);
+/** Whether netd's sends on @fd for @id must go through creds_send(): @fd is a unix socket
+ * and netd does not act for @id as itself. */
+bool creds_scm_wanted(const struct ident *id, int fd);
+/** listen(2) as the caller: a unix client's SO_PEERCRED of the listener is the caller. */
+int creds_listen(const struct ident *id, int fd, int backlog);
 /** accept4(2): the accepted socket belongs to the caller. */
 int creds_accept(const struct ident *id, int fd, int flags);
 /** setsockopt(2), as the caller unless the option needs no privilege at all. */

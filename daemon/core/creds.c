@@ -155,6 +155,7 @@ bool ident_in_group(const struct ident *id, gid_t g)
 static struct {
     uid_t uid;
     gid_t gid;
+    pid_t pid; /* the pid a unix peer sees in SCM_CREDENTIALS of netd's sends */
     int ngroups;
     gid_t *groups;
 } self;
@@ -180,6 +181,7 @@ static void self_init(void)
 {
     self.uid = geteuid();
     self.gid = getegid();
+    self.pid = getpid();
     int n = getgroups(0, NULL);
     if (n > 0) {
         self.groups = malloc((size_t)n * sizeof(gid_t));
@@ -307,13 +309,101 @@ int creds_connect(const struct ident *id, int fd, const struct sockaddr *sa, soc
     return rc;
 }
 
+/* ---- per-message credentials on unix sockets ----
+ *
+ * A unix peer that sets SO_PASSCRED reads, with each message, the uid, gid
+ * and pid the sender attached (SCM_CREDENTIALS), or, when it attached none,
+ * the sending thread's *real* uid and gid and its process's pid. netd's
+ * real uid stays 0 while it acts as a caller (see enter()), so without a
+ * message of its own every byte it sent for a caller would say uid 0. The
+ * kernel (scm_check_creds) lets netd name any uid and gid with CAP_SETUID
+ * and CAP_SETGID, or its own effective ones (which a switched thread has:
+ * the caller's), but only its own pid without CAP_SYS_ADMIN, which netd
+ * does not have: the pid is netd's. */
+
+union scm_buf {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(struct ucred))];
+};
+
+/* Points @mh's control part at @cb, filled with @id's uid and gid and netd's pid. */
+static void scm_fill(const struct ident *id, union scm_buf *cb, struct msghdr *mh)
+{
+    memset(cb, 0, sizeof *cb);
+    cb->h.cmsg_level = SOL_SOCKET;
+    cb->h.cmsg_type = SCM_CREDENTIALS;
+    cb->h.cmsg_len = CMSG_LEN(sizeof(struct ucred));
+    struct ucred uc = {.pid = self.pid, .uid = id->uid, .gid = id->gid};
+    memcpy(CMSG_DATA(&cb->h), &uc, sizeof uc);
+    mh->msg_control = cb->buf;
+    mh->msg_controllen = sizeof cb->buf;
+}
+
+bool creds_scm_wanted(const struct ident *id, int fd)
+{
+    int domain = AF_UNSPEC;
+    socklen_t len = sizeof domain;
+    return !ident_is_netd(id) && fd >= 0 &&
+           getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+/* sendmsg as netd with @id's SCM_CREDENTIALS (a plain sendto for callers
+ * netd serves as itself); @to may be NULL on a connected socket. */
+static ssize_t send_scm(const struct ident *id, int fd, const void *buf, size_t len, int flags,
+                        const struct sockaddr *to, socklen_t tolen)
+{
+    ssize_t rc;
+    if (ident_is_netd(id)) {
+        rc = sendto(fd, buf, len, flags, to, to ? tolen : 0);
+        return rc < 0 ? -errno : rc;
+    }
+    union scm_buf cb;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {.msg_name = (void *)to,
+                        .msg_namelen = to ? tolen : 0,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1};
+    scm_fill(id, &cb, &mh);
+    rc = sendmsg(fd, &mh, flags);
+    return rc < 0 ? -errno : rc;
+}
+
+ssize_t creds_send(const struct ident *id, int fd, const void *buf, size_t len, int flags)
+{
+    return send_scm(id, fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len,
+                             int flags, const struct sockaddr *to, socklen_t tolen)
+{
+    return send_scm(to && to->sa_family == AF_UNIX ? id : NULL, fd, buf, len, flags, to, tolen);
+}
+
 ssize_t creds_sendto(const struct ident *id, int fd, const void *buf, size_t len, int flags,
                      const struct sockaddr *to, socklen_t tolen)
 {
     if (!to || to->sa_family != AF_UNIX)
         id = NULL;
     ssize_t rc;
-    AS_CALLER(id, rc, sendto(fd, buf, len, flags, to, tolen));
+    if (!switching(id)) {
+        AS_CALLER(id, rc, sendto(fd, buf, len, flags, to, tolen));
+        return rc;
+    }
+    /* To a unix address as the caller, with the caller's credentials: its
+     * own euid and egid, which the switched thread may name. */
+    union scm_buf cb;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {
+        .msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1};
+    scm_fill(id, &cb, &mh);
+    AS_CALLER(id, rc, sendmsg(fd, &mh, flags));
+    return rc;
+}
+
+int creds_listen(const struct ident *id, int fd, int backlog)
+{
+    int rc;
+    AS_CALLER(id, rc, listen(fd, backlog));
     return rc;
 }
 

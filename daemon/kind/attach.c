@@ -98,8 +98,8 @@ void stream_attach(struct sock *s, struct req *r, bool upgrade)
         req_ok(r, res);
         return;
     }
-    relay_add_fd(rl, 1, sv[0]);
-    r->pass_fd = sv[1]; /* blocking, as a fresh socket would be */
+    relay_add_fd(rl, 1, sv[0], s->h.ident); /* the caller's: it may hand it on */
+    r->pass_fd = sv[1];                     /* blocking, as a fresh socket would be */
     req_ok(r, res);
     relay_start(rl);
 }
@@ -118,7 +118,8 @@ static void on_give(struct worker *w, struct msg *m)
     struct relay *rl = relay_find(w, gm->relay);
     bool ok = rl && rl->upgrade && !rl->started && gm->fd >= 0 && !w->stopping;
     if (ok) {
-        relay_add_fd(rl, 1, gm->fd);
+        /* The client's control connection, the caller's own socket from now on. */
+        relay_add_fd(rl, 1, gm->fd, rl->end[0].type == RE_SOCK ? rl->end[0].s->h.ident : NULL);
         if (gm->len)
             relay_hold(rl, 1, gm->held, gm->len);
         else
@@ -343,7 +344,7 @@ static void on_go(struct worker *w, struct splice_msg *sm)
     rl->peer_worker = sm->from_worker;
     rl->peer_id = sm->from_id;
     relay_add_sock(rl, 0, a);
-    relay_add_fd(rl, 1, sm->fd);
+    relay_add_fd(rl, 1, sm->fd, NULL); /* the pair between the halves: only netd reads it */
     relay_start(rl);
 }
 
@@ -433,7 +434,7 @@ static void splice_start_b(struct worker *w, struct req *r, struct sock *b)
     rl->peer_worker = aw;
     rl->peer_id = aid;
     relay_add_sock(rl, 0, b);
-    relay_add_fd(rl, 1, sv[1]);
+    relay_add_fd(rl, 1, sv[1], NULL);
     splice_post(aw, (struct splice_msg){.what = SM_GO,
                                         .relay = aid,
                                         .fd = sv[0],

@@ -141,10 +141,19 @@ static void out_free(struct sock *s, struct dgram_out *o)
 static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
 {
     /* To a unix path as the caller: the kernel checks its right to write there;
-     * to a destination a rule grants, as netd. */
-    ssize_t n = creds_sendto(o->granted ? NULL : s->h.ident, s->h.fd, o->data, o->len,
-                             MSG_DONTWAIT | MSG_NOSIGNAL,
-                             o->tolen ? (const struct sockaddr *)&o->to : NULL, o->tolen);
+     * to a destination a rule grants, as netd. On a caller's unix socket
+     * either way the datagram carries the caller's credentials. */
+    const struct sockaddr *to = o->tolen ? (const struct sockaddr *)&o->to : NULL;
+    ssize_t n;
+    if (to && o->granted)
+        n = creds_sendto_granted(s->h.ident, s->h.fd, o->data, o->len,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL, to, o->tolen);
+    else if (to)
+        n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL, to,
+                         o->tolen);
+    else
+        n = creds_send(s->scm ? s->h.ident : NULL, s->h.fd, o->data, o->len,
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
     return n == -EWOULDBLOCK || n == -EINTR ? -EAGAIN : n;
 }
 

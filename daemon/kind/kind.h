@@ -120,6 +120,10 @@ struct sock {
     char *host; /* the host connect was given: TLS's default server name */
     struct sockspec spec;
     struct relay *relay; /* attached or spliced (relay.c): the relay moves its bytes */
+    /* A unix socket of a caller netd does not act for as itself (creds_scm_wanted, at
+     * sock_start): every byte netd sends on it carries the owner's uid and gid
+     * (creds_send), and no relay splices into it. */
+    bool scm;
 };
 
 /* ---- how a listener hands connections on: the acceptor table ---- */

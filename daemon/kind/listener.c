@@ -159,8 +159,10 @@ static int listen_one(struct handle *h, struct sockspec *spec, struct req *r, si
     int backlog = bl ? (int)json_integer_value(bl) : SOMAXCONN;
     /* A granted address (a privileged port, an abstract name, a path) is bound as netd. */
     rc = unix_bind(spec->granted ? NULL : h->ident, fd, sa, spec->al.lens[i], spec);
-    if (rc == 0 && h->type == SOCK_STREAM && listen(fd, backlog) < 0)
-        rc = -errno;
+    /* listen as the caller either way: a unix client's SO_PEERCRED of the
+     * listener is then the caller. */
+    if (rc == 0 && h->type == SOCK_STREAM)
+        rc = creds_listen(sa->sa_family == AF_UNIX ? h->ident : NULL, fd, backlog);
     if (rc < 0) {
         unix_unbind(h->ident, spec, true);
         close(fd);

@@ -17,6 +17,9 @@ struct rend {
     int fd;         /* RE_FD: closed when the relay ends */
     ev_io rio, wio; /* RE_FD: the relay's own watchers */
     bool closed;    /* it was a stream whose handle closed while relaying */
+    /* RE_FD: the caller whose credentials the bytes netd sends into it carry (an
+     * attach's socket, which its caller may hand on), a reference; NULL: netd's own. */
+    struct ident *scm;
 };
 
 /* One direction, from src to dst: a pipe when both ends are kernel
@@ -26,8 +29,9 @@ struct rdir {
     int pipe[2]; /* -1: copying through buf */
     size_t in_pipe;
     struct buf buf;
-    bool eof;  /* the source ended: dst is shut once what is held is out */
-    bool done; /* ... and it is */
+    size_t chunk; /* what a copy reads at a time (buf holds at most that) */
+    bool eof;     /* the source ended: dst is shut once what is held is out */
+    bool done;    /* ... and it is */
     bool want_read, want_write;
     uint64_t moved; /* bytes delivered into dst */
 };
@@ -64,8 +68,9 @@ struct relay *relay_new(struct worker *w, void (*done)(struct relay *rl));
 struct relay *relay_find(struct worker *w, uint64_t id);
 /** Makes stream @s end @i of @rl: from now on only the relay moves its bytes. */
 void relay_add_sock(struct relay *rl, int i, struct sock *s);
-/** Makes descriptor @fd (taken) end @i of @rl. */
-void relay_add_fd(struct relay *rl, int i, int fd);
+/** Makes descriptor @fd (taken) end @i of @rl. Bytes sent into it carry @scm's credentials
+ * (creds_send) unless netd acts for @scm as itself; NULL: a pair only netd reads. */
+void relay_add_fd(struct relay *rl, int i, int fd, struct ident *scm);
 /** Bytes (taken, malloc'd) that go from end @from before anything it sends. */
 void relay_hold(struct relay *rl, int from, uint8_t *data, size_t len);
 /** Starts moving bytes; may end the relay (and run done) before it returns. */

@@ -607,7 +607,12 @@ static void write_oob(struct sock *s, struct req *r, uint8_t *data, size_t len)
                        "\"drained\" first");
         return;
     }
-    ssize_t k = send(s->h.fd, data, len, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t k = creds_send(s->scm ? s->h.ident : NULL, s->h.fd, data, len,
+                           MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k < 0) {
+        errno = (int)-k;
+        k = -1;
+    }
     free(data);
     if (k > 0) {
         s->bytes_out += (uint64_t)k;
@@ -678,6 +683,7 @@ void sock_start(struct sock *s, int fd)
 {
     struct handle *h = &s->h;
     h->fd = fd;
+    s->scm = creds_scm_wanted(h->ident, fd);
     if (!s->tp)
         s->tp = &plain_transport;
     h->state = HS_SUCCESS;

@@ -17,10 +17,12 @@ static ssize_t plain_recv(struct sock *s, void *buf, size_t n)
 
 static ssize_t plain_send(struct sock *s, const void *buf, size_t n)
 {
-    ssize_t k = send(s->h.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* On a caller's unix socket the bytes carry its credentials (SCM_CREDENTIALS). */
+    ssize_t k =
+        creds_send(s->scm ? s->h.ident : NULL, s->h.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k >= 0)
         return k;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+    return k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR ? 0 : k;
 }
 
 static size_t plain_none(struct sock *s)

@@ -99,15 +99,15 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 static int out_flush(struct tls_sess *s)
 {
     while (buf_used(&s->out) > 0) {
-        ssize_t k =
-            send(s->fd, s->out.data + s->out.off, buf_used(&s->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t k = creds_send(s->scm, s->fd, s->out.data + s->out.off, buf_used(&s->out),
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k > 0) {
             buf_consume(&s->out, (size_t)k);
             continue;
         }
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        if (k == -EAGAIN || k == -EWOULDBLOCK || k == -EINTR)
             return 0;
-        s->sys_err = k < 0 ? errno : EPIPE;
+        s->sys_err = k < 0 ? (int)-k : EPIPE;
         return -s->sys_err;
     }
     if (s->out.cap > 4 * TLS_SEND_MAX)
@@ -133,9 +133,9 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
     size_t sent = 0;
     if (buf_used(&s->out) == 0) {
-        ssize_t k = send(s->fd, buf, (size_t)sz, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            s->sys_err = errno;
+        ssize_t k = creds_send(s->scm, s->fd, buf, (size_t)sz, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && k != -EAGAIN && k != -EWOULDBLOCK && k != -EINTR) {
+            s->sys_err = (int)-k;
             return WOLFSSL_CBIO_ERR_CONN_CLOSE;
         }
         sent = k > 0 ? (size_t)k : 0;
@@ -282,6 +282,7 @@ void tls_sess_free(struct tls_sess *s)
     buf_free(&s->pre);
     buf_free(&s->out);
     free(s->peer_name);
+    ident_unref(s->scm);
     free(s);
 }
 
@@ -509,9 +510,11 @@ static void hs_step(struct tls_sess *s)
     hs_ended(s, err ? err : FATAL_ERROR);
 }
 
-void tls_hs_begin(struct tls_sess *s, int fd)
+void tls_hs_begin(struct tls_sess *s, int fd, struct ident *owner)
 {
     s->fd = fd;
+    if (!s->scm && creds_scm_wanted(owner, fd))
+        s->scm = ident_ref(owner);
     ev_io_init(&s->hs_io, on_hs_io, fd, EV_READ);
     ev_io_set(&s->out_io, fd, EV_WRITE);
     hs_step(s);
@@ -523,7 +526,7 @@ static void tls_start(struct sock *sk, void (*done)(struct sock *sk))
     struct tls_sess *s = sk->tp_state;
     s->sk = sk;
     s->done = done;
-    tls_hs_begin(s, sk->h.fd);
+    tls_hs_begin(s, sk->h.fd, sk->h.ident);
 }
 
 int tls_attach(struct sock *sk, struct req *r, const struct tls_opts *o, const char *name)

@@ -107,7 +107,7 @@ static void tls_accepted(struct listener *l, int fd)
     srv->count++;
     ev_timer_init(&s->timer, on_handshake_timeout, HANDSHAKE_SECONDS, 0.);
     ev_timer_start(l->h.w->loop, &s->timer);
-    tls_hs_begin(s, fd); /* may end at once, in tls_hs_ended_accepted() */
+    tls_hs_begin(s, fd, l->h.ident); /* may end at once, in tls_hs_ended_accepted() */
 }
 
 void tls_hs_ended_accepted(struct tls_sess *s, bool ok)

@@ -79,6 +79,9 @@ struct tls_sess {
     bool shut_after_flush;
     bool lingering; /* its handle closed; only @out is left to send */
     int sys_err;    /* errno of a failed recv/send: the connection is broken */
+    /* On a caller's unix socket: whose credentials the ciphertext carries
+     * (creds_send), a reference; NULL: netd's own. */
+    struct ident *scm;
     char *peer_name;
     struct buf pre; /* ciphertext read before the upgrade (starttls), read first */
     struct buf out; /* ciphertext the socket has not taken yet */
@@ -102,7 +105,7 @@ struct tls_sess *tls_sess_new(struct worker *w, WOLFSSL_CTX *ctx, const struct t
 void tls_sess_free(struct tls_sess *s);
 /** Starts the handshake of @s on @fd; tls_hs_ended() (tls_accept.c) or the handle's @done follows.
  */
-void tls_hs_begin(struct tls_sess *s, int fd);
+void tls_hs_begin(struct tls_sess *s, int fd, struct ident *owner);
 /** The error.data of a failure (new reference, or NULL). */
 json_t *tls_why_data(const struct tls_why *why);
 /** Answers @r with the error @why describes (`tls`, or the file error of its kind). */

@@ -2,7 +2,10 @@
  * test_relay_engine.c - kind/relay.c on a real worker, without the rest of netd:
  * a plain stream relayed to a bare descriptor over socket pairs. Bytes the
  * stream read ahead and writes it queued go first, in order; bytes move
- * both ways (through pipes: both ends are kernel descriptors); a half-close
+ * both ways (through a pipe out of the stream, since both ends are kernel
+ * descriptors; copied, with the owner's SCM_CREDENTIALS, into it when the
+ * owner is another uid than the test's, as it is when the test runs as
+ * root: splice(2) could not attach them); a half-close
  * passes on each way; the relay ends once both have, with its counts, and
  * leaves the stream its own again; closing the stream ends a relay too;
  * and nothing is left on the worker at stop.
@@ -29,7 +32,15 @@ static struct {
     char reason[32];
     bool stream_free_again;
     uint64_t bytes_in, bytes_out;
+    bool piped[2]; /* dir[i] moves through a pipe */
 } seen;
+
+/* The stream's owner: uid 1000 when the test runs as root (another uid, whose
+ * unix socket gets its credentials), else the test's own uid (netd's own). */
+static uid_t owner_uid(void)
+{
+    return geteuid() == 0 ? 1000 : geteuid();
+}
 
 static struct handle *the_handle;
 
@@ -59,7 +70,7 @@ struct job {
 static void on_start(struct worker *w, struct msg *m)
 {
     struct job *j = (struct job *)m;
-    struct handle *h = handle_create(w, 1, w->index, test_ident(1000), true, &stream_ops);
+    struct handle *h = handle_create(w, 1, w->index, test_ident(owner_uid()), true, &stream_ops);
     struct sock *s = sock_of(h);
     sock_start(s, j->stream_fd);
     buf_append(&s->rbuf, "ahead|", 6);
@@ -72,9 +83,11 @@ static void on_start(struct worker *w, struct msg *m)
     s->wq_bytes = 7;
     struct relay *rl = relay_new(w, on_done);
     relay_add_sock(rl, 0, s);
-    relay_add_fd(rl, 1, j->client_fd);
+    relay_add_fd(rl, 1, j->client_fd, NULL);
     relay_hold(rl, 1, (uint8_t *)strdup("held|"), 5);
     relay_start(rl);
+    for (int i = 0; i < 2; i++)
+        seen.piped[i] = rl->dir[i].pipe[0] >= 0;
     the_handle = h;
     __atomic_store_n(&seen.started, 1, __ATOMIC_RELEASE);
     free(j);
@@ -126,6 +139,8 @@ static void start(int peer[2], int client[2])
     j->client_fd = client[0];
     worker_post(0, &j->hdr);
     wait_flag(&seen.started);
+    assert_true(seen.piped[0]);                                /* out of the stream: spliced */
+    assert_int_equal(seen.piped[1], owner_uid() == geteuid()); /* into it: copied for uid 1000 */
 }
 
 static void test_relay_both_ways(void **state)
