@@ -639,6 +639,13 @@ void resolver_stop(void);
  */
 void resolve_start(struct worker *w, uint64_t token, uid_t uid, resolve_cb cb, const char *host,
                    const char *service, int family, int socktype, int flags);
+/**
+ * Why a lookup failed, for an error message: what getaddrinfo says
+ * (@gai; 0 for a lookup that found no address) and what the caller can do
+ * about it. Reads errno for EAI_SYSTEM, so call it first thing in the
+ * callback. Returns @buf.
+ */
+const char *resolve_why(int gai, char *buf, size_t n);
 /** The caller of lookup @token on @w gave up: a lookup not yet started is dropped
  * (its callback never runs); one under way runs out, its answer found nobody. */
 void resolve_cancel(struct worker *w, uint64_t token);

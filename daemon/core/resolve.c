@@ -23,6 +23,8 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -73,12 +75,38 @@ static int addrlist_from(struct addrlist *al, const struct addrinfo *res)
     return 0;
 }
 
+/* Whether a lookup that failed failed for want of descriptors: glibc then
+ * cannot open /etc/hosts or a socket to the DNS server, and says the name
+ * does not exist (EAI_NONAME) or the server failed (EAI_AGAIN). @err is
+ * errno after the lookup; a descriptor that cannot be opened now decides
+ * when it says nothing. */
+static int out_of_descriptors(int err)
+{
+    if (err == EMFILE || err == ENFILE)
+        return err;
+    int fd = eventfd(0, EFD_CLOEXEC); /* any new descriptor would do */
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    return errno == EMFILE || errno == ENFILE ? errno : 0;
+}
+
 static void job_lookup(struct job *j, int extra_flags)
 {
     struct addrinfo hints = j->hints, *res = NULL;
     hints.ai_flags |= extra_flags;
+    errno = 0;
     j->gai = getaddrinfo(j->host, j->service, &hints, &res);
     j->sys = errno;
+    /* A name netd could not look up is not a name that does not exist. */
+    if (j->gai != 0 && j->gai != EAI_SYSTEM && !(hints.ai_flags & AI_NUMERICHOST)) {
+        int fds = out_of_descriptors(j->sys);
+        if (fds) {
+            j->gai = EAI_SYSTEM;
+            j->sys = fds;
+        }
+    }
     if (j->gai == 0) {
         if (addrlist_from(&j->al, res) < 0) {
             j->gai = EAI_MEMORY;
@@ -241,4 +269,52 @@ void resolve_start(struct worker *w, uint64_t token, uid_t uid, resolve_cb cb, c
         netd_log(LOG_DEBUG, "resolver: all %d threads busy", nthreads);
     pthread_cond_broadcast(&rcond);
     pthread_mutex_unlock(&rlock);
+}
+
+const char *resolve_why(int gai, char *buf, size_t n)
+{
+    int err = errno;
+    const char *what = gai == 0            ? "no address"
+                       : gai == EAI_SYSTEM ? strerror(err)
+                                           : gai_strerror(gai);
+    const char *next = NULL;
+    switch (gai) {
+    case 0:
+        next = "the name has no address of the family or type asked for";
+        break;
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY:
+#endif
+        next = "no such name: check its spelling, /etc/hosts and the DNS servers of "
+               "/etc/resolv.conf";
+        break;
+    case EAI_AGAIN:
+        next = "the DNS server failed or did not answer: try again later, or check the DNS "
+               "servers of /etc/resolv.conf";
+        break;
+    case EAI_FAIL:
+        next = "the DNS server refused the query: check the DNS servers of /etc/resolv.conf";
+        break;
+    case EAI_SERVICE:
+        next = "give the port as a number";
+        break;
+    case EAI_MEMORY:
+        next = "netd is short of memory: try again later";
+        break;
+    case EAI_SYSTEM:
+        if (err == EMFILE || err == ENFILE)
+            next = "netd is out of descriptors: close handles, then try again";
+        break;
+    default:
+        break;
+    }
+    if (next)
+        snprintf(buf, n, "%s (%s)", what, next);
+    else
+        snprintf(buf, n, "%s", what);
+    return buf;
 }

@@ -47,13 +47,15 @@ static void address_answer(struct req *r, struct handle *h)
 
 static void address_resolved(struct handle *h, int gai, struct addrlist *al)
 {
+    char why[256];
     if (gai != 0) {
-        const char *why = gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai);
         handle_set_failure(h, NETD_E_RESOLVE, json_pack("{s:s}", "gai", netd_gai_name(gai)),
-                           "cannot resolve %s: %s", h->hostname ? h->hostname : "(none)", why);
+                           "cannot resolve %s: %s", h->hostname ? h->hostname : "(none)",
+                           resolve_why(gai, why, sizeof why));
     } else if (al->count == 0) {
         handle_set_failure(h, NETD_E_RESOLVE, json_pack("{s:s}", "gai", "EAI_NONAME"),
-                           "cannot resolve %s: no address", h->hostname ? h->hostname : "");
+                           "cannot resolve %s: %s", h->hostname ? h->hostname : "",
+                           resolve_why(0, why, sizeof why));
     } else {
         address_of(h)->al = *al;
         memset(al, 0, sizeof *al);

@@ -169,9 +169,8 @@ static void connect_resolved(struct handle *h, int gai, struct addrlist *al)
 {
     struct sock *s = sock_of(h);
     if (gai != 0 || al->count == 0) {
-        const char *why = gai == 0            ? "no address"
-                          : gai == EAI_SYSTEM ? strerror(errno)
-                                              : gai_strerror(gai);
+        char why[256];
+        resolve_why(gai, why, sizeof why);
         handle_set_failure(h, NETD_E_RESOLVE,
                            json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
                            "cannot resolve %s: %s", h->hostname ? h->hostname : "", why);

@@ -149,6 +149,7 @@ struct listener {
     struct handle h;
     struct reqlist acceptors, loopers;
     ev_timer retry; /* accept paused after EMFILE */
+    bool starved;   /* out of descriptors since the last accept (logged once) */
     const struct acceptor *acc;
     void *acc_state; /* the acceptor's own */
     /* an accept loop (loop.c) */

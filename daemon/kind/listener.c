@@ -4,7 +4,8 @@
  *
  * The listening socket is watched only while an accept waits. When the
  * process is out of descriptors (EMFILE/ENFILE) the watcher is stopped and
- * retried after a pause instead of spinning on a socket that stays readable.
+ * retried after a pause instead of spinning on a socket that stays readable,
+ * and the `accept`s that wait are answered with the error at once.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -89,6 +90,28 @@ void listener_deliver(struct listener *l, int fd)
         loop_accepted(l, fd);
 }
 
+/* accept(2) failed for want of descriptors or memory (@err): the
+ * connection stays in the backlog and is retried every
+ * ACCEPT_RETRY_SECONDS. The waiting `accept`s are told now rather than
+ * left to their timeouts; accept loops just wait. Logged once until an
+ * accept succeeds again, not at every retry. */
+static void starved(struct listener *l, int err)
+{
+    if (!l->starved)
+        netd_log(LOG_WARN, "%s: accept: %s; connections wait in the backlog", l->h.name,
+                 strerror(err));
+    l->starved = true;
+    while (l->acceptors.head) {
+        struct req *r = l->acceptors.head;
+        req_unpark(r);
+        req_fail(r, NETD_E_OS, json_pack("{s:s}", "errno", netd_errno_name(err)),
+                 "accept on %s: %s: netd has no %s for the connection, which waits in the "
+                 "backlog; close handles, then accept again",
+                 l->h.name, strerror(err),
+                 err == EMFILE || err == ENFILE ? "descriptor free" : "memory");
+    }
+}
+
 static void accept_some(struct listener *l)
 {
     struct ev_loop *loop = l->h.w->loop;
@@ -96,6 +119,9 @@ static void accept_some(struct listener *l)
         /* As the listener's owner: the accepted socket is then its. */
         int fd = creds_accept(l->h.ident, l->h.fd, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            if (l->starved)
+                netd_log(LOG_INFO, "%s: accepting again", l->h.name);
+            l->starved = false;
             l->acc->accepted(l, fd);
             continue;
         }
@@ -103,8 +129,7 @@ static void accept_some(struct listener *l)
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            netd_log(LOG_WARN, "%s: accept: %s; pausing accepts for %.1fs", l->h.name,
-                     strerror(errno), ACCEPT_RETRY_SECONDS);
+            starved(l, errno);
             ev_timer_set(&l->retry, ACCEPT_RETRY_SECONDS, 0.);
             ev_timer_start(loop, &l->retry);
         } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -204,11 +229,14 @@ static void listen_resolved(struct handle *h, int gai, struct addrlist *al)
         handle_close(h, "caller gone");
         return;
     }
+    char why[256] = "";
+    if (gai != 0 || al->count == 0)
+        resolve_why(gai, why, sizeof why); /* before anything can change errno */
     req_unpark(r);
     if (gai != 0 || al->count == 0) {
         req_fail(r, NETD_E_RESOLVE,
                  json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
-                 "cannot resolve %s: %s", h->hostname, gai ? gai_strerror(gai) : "no address");
+                 "cannot resolve %s: %s", h->hostname, why);
         handle_close(h, "resolve failed");
         return;
     }

@@ -143,6 +143,15 @@ static bool answer_read_raw(struct req *r, const uint8_t *p, size_t n, bool ende
     return true;
 }
 
+/* The first unread byte of rbuf. An rbuf that never held a byte has no
+ * memory at all (a stream that ended before it sent any), and even adding
+ * 0 to a null pointer is undefined. */
+static const uint8_t *rbuf_head(const struct sock *s)
+{
+    static const uint8_t none[1];
+    return s->rbuf.data ? s->rbuf.data + s->rbuf.off : none;
+}
+
 /* Takes @n bytes off the front of rbuf; an emptied large buffer goes back. */
 static void rbuf_consume(struct sock *s, size_t n)
 {
@@ -158,12 +167,12 @@ static void answer_read(struct req *r, struct sock *s, size_t n)
     /* eof: the peer has ended and these are its last bytes (maybe none). */
     bool ended = s->eof && buf_used(&s->rbuf) == n;
     bool consume = !r->u.rd.peek; /* @r is freed once answered */
-    if (answer_read_raw(r, s->rbuf.data + s->rbuf.off, n, ended)) {
+    if (answer_read_raw(r, rbuf_head(s), n, ended)) {
         if (consume)
             rbuf_consume(s, n);
         return;
     }
-    json_t *data = netd_data_encode(s->rbuf.data + s->rbuf.off, n, r->u.rd.enc, &used);
+    json_t *data = netd_data_encode(rbuf_head(s), n, r->u.rd.enc, &used);
     if (consume)
         rbuf_consume(s, n);
     req_ok(r, json_pack("{s:o,s:s,s:b}", "data", data, "encoding", netd_encoding_name(used), "eof",
@@ -803,7 +812,7 @@ static int stream_save(struct handle *h, json_t *rec, int *fd)
             buf_free(&unsent);
             return -ENOMEM;
         }
-    json_object_set_new(rec, "rbuf", carry_bytes(s->rbuf.data + s->rbuf.off, buf_used(&s->rbuf)));
+    json_object_set_new(rec, "rbuf", carry_bytes(rbuf_head(s), buf_used(&s->rbuf)));
     json_object_set_new(rec, "unsent", carry_bytes(unsent.data, buf_used(&unsent)));
     buf_free(&unsent);
     json_t *st =

@@ -65,6 +65,8 @@ static void denied_end(struct ev_loop *loop, struct denied *d)
     ev_io_stop(loop, &d->io);
     ev_timer_stop(loop, &d->timer);
     close(d->io.fd);
+    if (reserve_fd < 0) /* the refused connection held it (accept_pause) */
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -194,17 +196,35 @@ static bool admit(struct ev_loop *loop, int fd, const struct ident *cr)
     return false;
 }
 
-/* Out of descriptors: use the reserve to take the connection off the queue
- * and close it, so the listener does not stay readable and spin; then
- * pause this listener briefly. */
-static void accept_pause(struct ev_loop *loop, struct ctl_listener *l)
+/* Out of descriptors (@err): the reserve's place takes the connection off
+ * the queue, so the listener does not stay readable and spin, and the
+ * client gets one `limit` line (max_descriptors) before it is closed; the
+ * reserve comes back when that connection is gone. Then this listener
+ * pauses briefly. Logged once until an accept succeeds again. */
+static bool starved;
+
+static void accept_pause(struct ev_loop *loop, struct ctl_listener *l, int err)
 {
-    netd_log(LOG_WARN, "control accept: %s", strerror(errno));
+    if (!starved)
+        netd_log(LOG_WARN,
+                 "control accept: %s; new connections are refused until descriptors "
+                 "are free",
+                 strerror(err));
+    starved = true;
     if (reserve_fd >= 0) {
         close(reserve_fd);
-        int c = accept(l->io.fd, NULL, NULL);
-        if (c >= 0)
-            close(c);
+        reserve_fd = -1;
+        int c = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "netd is out of descriptors (%s); try again later",
+                     strerror(err));
+            refuse(loop, c,
+                   netd_rpc_error(NULL, NETD_E_LIMIT, msg,
+                                  json_pack("{s:s}", "limit", "max_descriptors")));
+        }
+        /* Fails while the refused connection holds the last descriptor:
+         * then denied_end() takes the reserve back. */
         reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     ev_io_stop(loop, &l->io);
@@ -225,9 +245,12 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                accept_pause(loop, l);
+                accept_pause(loop, l, errno);
             return;
         }
+        if (starved)
+            netd_log(LOG_INFO, "control accept: accepting again");
+        starved = false;
         /* Who the peer is, groups and all: netd acts with it for every request. */
         struct ident *peer = ident_from_peer(fd);
         if (!peer) {

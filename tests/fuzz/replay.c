@@ -6,6 +6,7 @@
  * test run, not only when someone fuzzes.
  *
  *     replay_proto FILE-OR-DIR...
+ *     replay_dispatch FILE-OR-DIR...
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Targets that need setting up first define it (libFuzzer calls it too). */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Reads all of @path; NULL (with a message) when it cannot. */
 static uint8_t *slurp(const char *path, size_t *n)
@@ -83,6 +86,8 @@ static int run_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     int total = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;

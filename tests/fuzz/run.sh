@@ -11,7 +11,7 @@ set -uo pipefail
 build=${1:?usage: run.sh BUILD_DIR SECONDS}
 seconds=${2:?usage: run.sh BUILD_DIR SECONDS}
 src=$(cd "$(dirname "$0")" && pwd)
-targets=(proto)
+targets=(proto dispatch)
 failed=()
 mkdir -p "$build/fuzz"
 # Reproducers of this run are the files newer than this mark; older ones

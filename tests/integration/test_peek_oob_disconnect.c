@@ -154,6 +154,36 @@ static void test_disconnect_udp_autobound(void **state)
 }
 
 /*
+ * The same on a stream that never received a byte, read at once: the read
+ * ends with eof and no bytes. (netd's read buffer has no memory then;
+ * answering from it added 0 to a null pointer, which clang's UBSan stops:
+ * the dispatch fuzzer found it, and its reproducer,
+ * tests/fuzz/corpus/dispatch/regress-read-after-disconnect, fails `make
+ * fuzz-ci` without the fix; gcc's UBSan, in `make asan`, does not check
+ * this.)
+ */
+static void test_disconnect_tcp_never_read(void **state)
+{
+    struct netd_proc *n = h_netd_start(NULL);
+    netd_client *c = h_client(n);
+    int port, lfd = s_tcp_listener("127.0.0.1", &port);
+    char *h = h_connect(c, "127.0.0.1", port);
+    long long d = h_send(c, "disconnect", json_pack("{s:s}", "handle", h));
+    long long all =
+        h_send(c, "read", json_pack("{s:s,s:s,s:i}", "handle", h, "nbytes", "all", "timeout", 5));
+    json_decref(h_wait(c, d));
+    json_t *r = h_wait(c, all);
+    size_t got;
+    free(h_data(r, &got));
+    assert_int_equal(got, 0);
+    assert_true(json_is_true(json_object_get(r, "eof")));
+    json_decref(r);
+    h_netd_assert_alive(n);
+    close(lfd);
+    free(h);
+}
+
+/*
  * disconnect on a TCP stream aborts the connection: the peer sees a reset
  * (or the end), netd's reads end with eof and its writes fail. Listeners
  * have no peer to leave.
@@ -687,6 +717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_disconnect_udp, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_udp_autobound, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_disconnect_tcp, h_setup, h_teardown),
+        cmocka_unit_test_setup_teardown(test_disconnect_tcp_never_read, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_peek_stream, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_peek_datagram, h_setup, h_teardown),
         cmocka_unit_test_setup_teardown(test_oob_to_plain_peer, h_setup, h_teardown),
