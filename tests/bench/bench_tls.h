@@ -26,9 +26,11 @@ struct tls_bench {
  */
 int bench_tls(const char *socket, double seconds, size_t bulk, struct tls_bench *out);
 
-/** wolfCrypt alone, on 64 KiB buffers: encryption MB/s of the library linked. */
+/** wolfCrypt alone, on 64 KiB buffers: encryption MB/s of the library linked,
+ * per second of CPU time (as `openssl speed` counts) and of wall clock. */
 struct crypt_bench {
     double aes128_gcm, chacha20_poly1305;
+    double aes128_gcm_wall, chacha_wall;
     char library[4200]; /* its version and the file the loader mapped */
 };
 
