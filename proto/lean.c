@@ -16,6 +16,7 @@
 #include "lean.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,34 @@ static bool take(struct scan *s, char c)
     return false;
 }
 
+/*
+ * True when every byte of [p, e) is printable ASCII other than a backslash
+ * (0x20-0x7f without 0x5c), eight bytes per step: a write's data string is
+ * most of its line, and a byte at a time cost about as much as decoding it.
+ * For a word x, a byte >= 0x80 shows in x's high bits; (x - 0x20 per byte)
+ * & ~x sets a byte's high bit for the lowest byte below 0x20, if any (no
+ * borrow reaches that byte, and none happens at all when every byte is
+ * 0x20 or above); the same on x ^ 0x5c per byte finds a backslash as a
+ * zero byte. Only "is there one" matters, never which byte it is.
+ */
+static bool all_plain(const unsigned char *p, const unsigned char *e)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t bad = 0;
+    for (; e - p >= 8; p += 8) {
+        uint64_t x;
+        memcpy(&x, p, sizeof x);
+        uint64_t b = x ^ (ones * '\\');
+        bad |= x | ((x - ones * 0x20) & ~x) | ((b - ones) & ~b);
+    }
+    if (bad & highs)
+        return false;
+    for (; p < e; p++)
+        if (*p < 0x20 || *p >= 0x80 || *p == '\\')
+            return false;
+    return true;
+}
+
 /* Skips the string that starts at s->p (its opening quote). Sets *plain
  * when its characters need no decoding: printable ASCII, no backslash. */
 static bool skip_string(struct scan *s, bool *plain)
@@ -58,9 +87,8 @@ static bool skip_string(struct scan *s, bool *plain)
         size_t bs = 0;
         while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
             bs++;
-        for (const unsigned char *c = (const unsigned char *)p;
-             plain && c < (const unsigned char *)q; c++)
-            ok &= *c >= 0x20 && *c < 0x80 && *c != '\\';
+        if (plain && ok)
+            ok = all_plain((const unsigned char *)p, (const unsigned char *)q);
         if (bs % 2 == 0) {
             s->p = q + 1;
             if (plain)

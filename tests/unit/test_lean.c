@@ -500,13 +500,50 @@ static void test_random_envelopes(void **state)
     assert_true(request_taken > 250);
 }
 
+/*
+ * Every byte value at every place of a data string, before and after the
+ * eight-byte steps of the plain check and across their lanes: the lean
+ * path takes the line exactly when the byte is printable ASCII other than
+ * a backslash, and then gives what jansson gives (check_line).
+ */
+static void test_each_byte_everywhere(void **state)
+{
+    (void)state;
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"write\","
+                               "\"params\":{\"handle\":\"h0.1\",\"data\":\"";
+    for (size_t len = 1; len <= 27; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int v = 1; v < 256; v++) {
+                if (v == '"')
+                    continue; /* it would end the string there */
+                char line[128];
+                size_t n = sizeof head - 1;
+                memcpy(line, head, n);
+                memset(line + n, 'A', len);
+                line[n + at] = (char)v;
+                n += len;
+                memcpy(line + n, "\"}}", 3);
+                n += 3;
+                bool plain = v >= 0x20 && v < 0x80 && v != '\\';
+                size_t off, dn;
+                bool found = netd_lean_find(line, n, "params", "data", &off, &dn) == 0;
+                if (found != plain)
+                    fail_msg("byte 0x%02x at %zu of %zu: lean path %s it", v, at, len,
+                             found ? "took" : "declined");
+                if (found)
+                    assert_int_equal(dn, len);
+                assert_int_equal(check_line(line, n), plain);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_badinput_rows),
-        cmocka_unit_test(test_ordinary_lines),
-        cmocka_unit_test(test_random_lines),
-        cmocka_unit_test(test_random_envelopes),
+        cmocka_unit_test(test_badinput_rows),        cmocka_unit_test(test_ordinary_lines),
+        cmocka_unit_test(test_random_lines),         cmocka_unit_test(test_random_envelopes),
+        cmocka_unit_test(test_each_byte_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
