@@ -209,3 +209,17 @@ const struct handle_ops address_ops = {
     .free = address_free,
     .address = address_addrs,
 };
+
+bool lookup_failed(struct handle *h, struct req *r, int gai, const struct addrlist *al)
+{
+    bool failed = gai != 0 || al->count == 0;
+    char why[256] = "";
+    if (failed)
+        resolve_why(gai, why, sizeof why); /* before anything can change errno */
+    req_unpark(r);
+    if (failed)
+        req_fail(r, NETD_E_RESOLVE,
+                 json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
+                 "cannot resolve %s: %s", h->hostname ? h->hostname : "", why);
+    return failed;
+}

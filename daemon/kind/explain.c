@@ -106,15 +106,7 @@ static void explain_resolved(struct handle *h, int gai, struct addrlist *al)
         handle_close(h, "caller gone");
         return;
     }
-    char why[256] = "";
-    if (gai != 0 || al->count == 0)
-        resolve_why(gai, why, sizeof why); /* before anything can change errno */
-    req_unpark(r);
-    if (gai != 0 || al->count == 0) {
-        req_fail(r, NETD_E_RESOLVE,
-                 json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
-                 "cannot resolve %s: %s", h->hostname ? h->hostname : "", why);
-    } else {
+    if (!lookup_failed(h, r, gai, al)) {
         if (r->u.explain.op == POLICY_LISTEN && !json_object_get(param(r, "params"), "host"))
             addrlist_inet6_first(al); /* as listen orders "every address" */
         answer(r, al);

@@ -241,6 +241,12 @@ void address_start(struct address *a, struct req *r, const char *host, const cha
 void address_path(struct address *a, struct req *r, const char *path);
 /** The answer of address-unpack. */
 void address_unpack(struct address *a, struct req *r);
+/**
+ * The lookup of @h (for listen, policy-explain) has ended: unparks @r, its
+ * waiting caller, and when the lookup failed or found nothing answers it
+ * with the resolve error and what to do next. Whether it failed.
+ */
+bool lookup_failed(struct handle *h, struct req *r, int gai, const struct addrlist *al);
 
 /* ---- connect.c ---- */
 

@@ -229,14 +229,7 @@ static void listen_resolved(struct handle *h, int gai, struct addrlist *al)
         handle_close(h, "caller gone");
         return;
     }
-    char why[256] = "";
-    if (gai != 0 || al->count == 0)
-        resolve_why(gai, why, sizeof why); /* before anything can change errno */
-    req_unpark(r);
-    if (gai != 0 || al->count == 0) {
-        req_fail(r, NETD_E_RESOLVE,
-                 json_pack("{s:s}", "gai", netd_gai_name(gai ? gai : EAI_NONAME)),
-                 "cannot resolve %s: %s", h->hostname, why);
+    if (lookup_failed(h, r, gai, al)) {
         handle_close(h, "resolve failed");
         return;
     }
