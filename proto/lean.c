@@ -133,19 +133,25 @@ static bool skip_value(struct scan *s)
     return false;
 }
 
-/* Reads a key and its colon; the key's characters are [*k, *k + *kn). */
-static bool read_key(struct scan *s, const char **k, size_t *kn)
+/* A plain string value; its characters are [*v, *v + *n). */
+static bool read_plain(struct scan *s, const char **v, size_t *n)
 {
-    skip_ws(s);
     if (s->p >= s->end || *s->p != '"')
         return false;
     const char *start = s->p + 1;
     bool plain;
     if (!skip_string(s, &plain) || !plain)
         return false;
-    *k = start;
-    *kn = (size_t)(s->p - 1 - start);
-    return take(s, ':');
+    *v = start;
+    *n = (size_t)(s->p - 1 - start);
+    return true;
+}
+
+/* Reads a key and its colon; the key's characters are [*k, *k + *kn). */
+static bool read_key(struct scan *s, const char **k, size_t *kn)
+{
+    skip_ws(s);
+    return read_plain(s, k, kn) && take(s, ':');
 }
 
 static bool key_is(const char *k, size_t kn, const char *name)
@@ -233,19 +239,6 @@ static bool read_int(struct scan *s, json_int_t *v)
     return true;
 }
 
-/* A plain string value; its characters are [*v, *v + *n). */
-static bool read_plain(struct scan *s, const char **v, size_t *n)
-{
-    if (s->p >= s->end || *s->p != '"')
-        return false;
-    const char *start = s->p + 1;
-    bool plain;
-    if (!skip_string(s, &plain) || !plain)
-        return false;
-    *v = start;
-    *n = (size_t)(s->p - 1 - start);
-    return true;
-}
 
 /* params without its data string (when the lean path found one), parsed. */
 static json_t *load_params(const char *line, const char *ps, const char *pe,
