@@ -309,7 +309,6 @@ int cmd_starttls(struct netctl *n, const struct args *a);
 int netctl_follow(struct netctl *n, json_t *params, const char *listener);
 int cmd_accept_loop(struct netctl *n, const struct args *a);
 
-
 /* ---- netctl_monitor.c ---- */
 
 int cmd_monitor(struct netctl *n, const struct args *a);

@@ -239,7 +239,6 @@ static bool read_int(struct scan *s, json_int_t *v)
     return true;
 }
 
-
 /* params without its data string (when the lean path found one), parsed. */
 static json_t *load_params(const char *line, const char *ps, const char *pe,
                            struct netd_lean_req *out, size_t flags)

@@ -196,8 +196,8 @@ ssize_t creds_sendto(const struct ident *id, int fd, const void *buf, size_t len
 ssize_t creds_send(const struct ident *id, int fd, const void *buf, size_t len, int flags);
 /** sendto(2) as netd, to a destination a policy rule grants @id, which a unix
  * peer still sees with @id's SCM_CREDENTIALS (as creds_send). */
-ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len,
-                             int flags, const struct sockaddr *to, socklen_t tolen);
+ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len, int flags,
+                             const struct sockaddr *to, socklen_t tolen);
 /** Whether netd's sends on @fd for @id must go through creds_send(): @fd is a unix socket
  * and netd does not act for @id as itself. */
 bool creds_scm_wanted(const struct ident *id, int fd);

@@ -359,10 +359,8 @@ static ssize_t send_scm(const struct ident *id, int fd, const void *buf, size_t 
     }
     union scm_buf cb;
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr mh = {.msg_name = (void *)to,
-                        .msg_namelen = to ? tolen : 0,
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1};
+    struct msghdr mh = {
+        .msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1};
     scm_fill(id, &cb, &mh);
     rc = sendmsg(fd, &mh, flags);
     return rc < 0 ? -errno : rc;
@@ -373,8 +371,8 @@ ssize_t creds_send(const struct ident *id, int fd, const void *buf, size_t len, 
     return send_scm(id, fd, buf, len, flags, NULL, 0);
 }
 
-ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len,
-                             int flags, const struct sockaddr *to, socklen_t tolen)
+ssize_t creds_sendto_granted(const struct ident *id, int fd, const void *buf, size_t len, int flags,
+                             const struct sockaddr *to, socklen_t tolen)
 {
     return send_scm(to && to->sa_family == AF_UNIX ? id : NULL, fd, buf, len, flags, to, tolen);
 }

@@ -146,8 +146,8 @@ static ssize_t dgram_send(struct sock *s, const struct dgram_out *o)
     const struct sockaddr *to = o->tolen ? (const struct sockaddr *)&o->to : NULL;
     ssize_t n;
     if (to && o->granted)
-        n = creds_sendto_granted(s->h.ident, s->h.fd, o->data, o->len,
-                                 MSG_DONTWAIT | MSG_NOSIGNAL, to, o->tolen);
+        n = creds_sendto_granted(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                                 to, o->tolen);
     else if (to)
         n = creds_sendto(s->h.ident, s->h.fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL, to,
                          o->tolen);

@@ -130,7 +130,7 @@ void monitor_finished(const struct req *r, enum netd_err code, const json_t *res
  * (nothing is sent when it is NULL: the message was not a request),
  * @t0 when its line was read.
  */
-void monitor_early(const struct conn *c, const char *method, size_t method_len, const json_t *params,
-                   enum netd_err code, const struct timespec *t0);
+void monitor_early(const struct conn *c, const char *method, size_t method_len,
+                   const json_t *params, enum netd_err code, const struct timespec *t0);
 
 #endif

@@ -287,7 +287,8 @@ static bool dispatch_checks(struct conn *c, const struct netd_rpc_req *rq, uint6
     if (c->inflight > netd_cfg.max_inflight) {
         snprintf(buf, sizeof buf, "more than %u requests in flight on this connection",
                  netd_cfg.max_inflight);
-        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_inflight"), buf, t0);
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_inflight"), buf, t0);
         return false;
     }
     if (!mem_charge(c->uid, REQ_COST, grows(m->id) ? MEM_NORMAL : MEM_DRAIN)) {
@@ -298,7 +299,8 @@ static bool dispatch_checks(struct conn *c, const struct netd_rpc_req *rq, uint6
                  "read, close or wait",
                  (unsigned)c->uid, rule ? "max-memory of rule '" : "netd --max-memory",
                  rule ? rule : "", rule ? "'" : "", cap, netd_cfg.max_memory_total);
-        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT, json_pack("{s:s}", "limit", "max_memory"), buf, t0);
+        early_error(c, rq, rq->id, notification, batch_id, slot, NETD_E_LIMIT,
+                    json_pack("{s:s}", "limit", "max_memory"), buf, t0);
         return false;
     }
     return true;
